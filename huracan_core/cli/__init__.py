@@ -1,0 +1,22 @@
+"""The `huracan` command: a thin shell over huracan_core; every sub-command formats plain data."""
+
+from __future__ import annotations
+
+import typer
+
+from huracan_core.cli import config_cmd
+
+app = typer.Typer(
+    name="huracan",
+    help="Huracan: nightly per-coin models, hourly improvement, paper/live trading for crypto.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(config_cmd.app, name="config")
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,324 @@
+"""Typed, frozen configuration: config.yaml + ${VAR} substitution + HURACAN__SECTION__KEY overrides.
+
+Validated once at start. Every error names the key, the bad value and what is allowed, so a user can
+fix the file without reading code. Secrets are only ever taken from the environment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from huracan_core.exceptions import ConfigError
+from huracan_core.timeframe import TIMEFRAME_MS
+
+ENV_PREFIX = "HURACAN__"
+CONFIG_ENV = "HURACAN_CONFIG"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
+_TOPN = re.compile(r"^top([1-9][0-9]{0,3})$")
+
+# Dotted keys whose values are secrets: they must come from the environment (${VAR}) and are masked.
+SECRET_KEYS = frozenset(
+    {"exchange_credentials.api_key", "exchange_credentials.api_secret", "telegram.token"}
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class GeneralConfig(_Section):
+    # A list of symbols (BTCUSDT), "topN" (N most traded USDT pairs), or "file:PATH" (one symbol a line).
+    symbols: list[str] | str = Field(default_factory=lambda: ["BTCUSDT", "ETHUSDT", "SOLUSDT"])
+    timeframe: str = "15m"
+    # A local folder or s3://bucket/prefix; everything Huracan writes lands under it.
+    archive: str = "archive"
+    # A SQLAlchemy URL: sqlite:///file.db by default, postgresql+psycopg2://... in production.
+    database: str = "sqlite:///huracan.db"
+    # Local folder for human-readable logs (engine.log); kept local even when the archive is on S3.
+    log_dir: str = "logs"
+    quote: str = "USDT"
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _symbols(cls, value: Any) -> list[str] | str:
+        if isinstance(value, str):
+            text = value.strip()
+            if _TOPN.match(text.lower()):
+                return text.lower()
+            if text.startswith("file:") and len(text) > 5:
+                return text
+            if "," in text:
+                value = [part for part in text.split(",") if part.strip()]
+            else:
+                value = [text]
+        if not isinstance(value, list) or not value:
+            raise ValueError("must be a non-empty list of symbols, 'topN' (e.g. top20) or 'file:PATH'")
+        out: list[str] = []
+        for item in value:
+            sym = str(item).strip().upper().replace("/", "")
+            if not _SYMBOL.match(sym):
+                raise ValueError(f"symbol {item!r} is not like BTCUSDT (2-20 letters or digits)")
+            if sym not in out:
+                out.append(sym)
+        return out
+
+    @field_validator("timeframe")
+    @classmethod
+    def _timeframe(cls, value: str) -> str:
+        if value not in TIMEFRAME_MS:
+            raise ValueError(f"allowed: {', '.join(TIMEFRAME_MS)}")
+        return value
+
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
+            raise ValueError("must be a SQLAlchemy URL starting sqlite:/// or postgresql+psycopg2://")
+        return value
+
+
+class DataGatesConfig(_Section):
+    # Share of missing bars above which a symbol is skipped (percent of the expected bar count).
+    max_gap_pct: float = Field(default=5.0, ge=0, le=100)
+    # Share of zero-volume bars above which a symbol is skipped (percent).
+    max_zero_volume_pct: float = Field(default=20.0, ge=0, le=100)
+    # Median quote volume per bar (USD) under which a symbol is "Low volume. Skipped."
+    min_median_quote_volume: float = Field(default=10_000.0, ge=0)
+    # Fewer days of history than this and a symbol is skipped (too little to train and test on).
+    min_history_days: float = Field(default=3.0, ge=0)
+
+
+class DataConfig(_Section):
+    source: Literal["ccxt", "lake", "synthetic"] = "ccxt"
+    exchange: str = "binance"
+    # Local folder or s3://bucket/prefix holding candles/<timeframe>/<SYMBOL>.parquet.
+    lake_dir: str = "lake"
+    # Seed of the synthetic market; same seed, same candles.
+    synthetic_seed: int = 7
+    gates: DataGatesConfig = Field(default_factory=DataGatesConfig)
+
+    @field_validator("exchange")
+    @classmethod
+    def _exchange(cls, value: str) -> str:
+        if not re.match(r"^[a-z0-9_]+$", value):
+            raise ValueError("must be a ccxt exchange id such as binance, kraken, okx")
+        return value
+
+
+class EngineConfig(_Section):
+    lookback_days: int = Field(default=180, ge=1, le=3650)
+    # Seed's knob: how many training tasks may run at once in parallel mode.
+    parallel_tasks: int = Field(default=8, ge=1, le=256)
+    mode: Literal["sequential", "parallel", "hybrid"] = "hybrid"
+    # Upper bound on concurrent worker processes in hybrid mode (capped by the machine's cores).
+    max_concurrent: int = Field(default=12, ge=1, le=256)
+    # Coins trained together in one batch (one Airflow mapped task; 8-16 per GPU).
+    coins_per_batch: int = Field(default=8, ge=1, le=64)
+    # Per-coin timeout in minutes: a worker over it is killed, not left running beside its retry.
+    timeout_minutes: float = Field(default=30.0, gt=0)
+    retries: int = Field(default=2, ge=0, le=10)
+
+
+class CostsConfig(_Section):
+    # Used when the exchange's market info is not available (offline, lake, synthetic).
+    taker_fee_bps: float = Field(default=10.0, ge=0, le=500)
+    maker_fee_bps: float = Field(default=2.0, ge=-50, le=500)
+    # Order notional (quote currency) that slippage is estimated for.
+    order_notional: float = Field(default=1_000.0, gt=0)
+    # Square-root impact coefficient: slippage_bps = k * vol_bps * sqrt(notional / bar_quote_volume).
+    impact_coefficient: float = Field(default=1.0, ge=0)
+
+
+class HamiltonConfig(_Section):
+    # Net-edge floor: trade only when expected edge after costs exceeds this (bps).
+    edge_threshold_bps: float = Field(default=10.0, ge=0)
+    # Stop opening positions for the day after losing this share of equity (percent).
+    daily_loss_cap_pct: float = Field(default=1.0, gt=0, le=100)
+    # Skip a trade when the estimated spread is wider than this (bps).
+    spread_threshold_bps: float = Field(default=20.0, gt=0)
+    # paper by default; live only when asked for explicitly.
+    mode: Literal["paper", "live"] = "paper"
+
+
+def _empty_to_none(value: Any) -> Any:
+    return None if isinstance(value, str) and value.strip() == "" else value
+
+
+class ExchangeCredentials(_Section):
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
+
+    _blank = field_validator("api_key", "api_secret", mode="before")(_empty_to_none)
+
+
+class TelegramConfig(_Section):
+    token: SecretStr | None = None
+    chat_id: str | None = None
+    # Only these Telegram user ids may send commands (empty: nobody may).
+    allowed_user_ids: list[int] = Field(default_factory=list)
+
+    _blank = field_validator("token", "chat_id", mode="before")(_empty_to_none)
+
+
+class HuracanConfig(_Section):
+    general: GeneralConfig = Field(default_factory=GeneralConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    costs: CostsConfig = Field(default_factory=CostsConfig)
+    hamilton: HamiltonConfig = Field(default_factory=HamiltonConfig)
+    exchange_credentials: ExchangeCredentials = Field(default_factory=ExchangeCredentials)
+    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
+
+    def masked(self) -> dict[str, Any]:
+        """The effective config as plain data with every secret replaced by '***' (or null)."""
+        data = self.model_dump(mode="json")
+        for dotted in SECRET_KEYS:
+            section, key = dotted.split(".")
+            value = getattr(getattr(self, section), key)
+            data[section][key] = "***" if value is not None and value.get_secret_value() else None
+        return data
+
+    def config_hash(self) -> str:
+        """sha256 of the effective config without secrets; stored with every model and backtest."""
+        payload = json.dumps(self.masked(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _substitute(value: Any, key: str, env: Mapping[str, str]) -> Any:
+    """Replace ${VAR} and ${VAR:-default} in every string, recursively; unset VAR is an error."""
+    if isinstance(value, dict):
+        return {k: _substitute(v, f"{key}.{k}" if key else str(k), env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, f"{key}[{i}]", env) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def repl(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(
+            f"{key}: environment variable {name} is not set (set it, or write ${{{name}:-default}})"
+        )
+
+    return _VAR.sub(repl, value)
+
+
+def _check_secrets_from_env(raw: Mapping[str, Any]) -> None:
+    """Refuse literal secrets in the file: a committed config.yaml must never hold a token."""
+    for dotted in SECRET_KEYS:
+        section, key = dotted.split(".")
+        sect = raw.get(section)
+        if not isinstance(sect, Mapping) or key not in sect:
+            continue
+        value = sect[key]
+        if value in (None, "") or (isinstance(value, str) and _VAR.fullmatch(value.strip())):
+            continue
+        raise ConfigError(
+            f"{dotted}: secrets must come from the environment; write ${{ENV_VAR}} instead of the value"
+        )
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    node = tree
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """HURACAN__ENGINE__LOOKBACK_DAYS=30 -> {"engine.lookback_days": 30} (value parsed as YAML)."""
+    out: dict[str, Any] = {}
+    for name, text in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        dotted = ".".join(part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part)
+        try:
+            out[dotted] = yaml.safe_load(text) if text != "" else ""
+        except yaml.YAMLError:
+            out[dotted] = text
+    return out
+
+
+def _format_validation(err: ValidationError) -> str:
+    lines = []
+    for item in err.errors():
+        loc = ".".join(str(p) for p in item["loc"] if not str(p).startswith("function-"))
+        # Pydantic adds the union branch to the location (e.g. symbols.list[str]); the user wants the key.
+        loc = re.sub(r"\.(list\[str\]|str|int|float)(\.|$)", r"\2", loc)
+        value = item.get("input")
+        msg = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            msg = "unknown key (check its spelling against config.yaml)"
+        elif item["type"] == "literal_error":
+            expected = item.get("ctx", {}).get("expected", "")
+            msg = f"allowed: {expected}"
+        shown = "***" if loc in SECRET_KEYS else repr(value)
+        lines.append(f"  {loc}: {msg} (got {shown})")
+    return "invalid configuration:\n" + "\n".join(lines)
+
+
+def resolve_config_path(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> Path | None:
+    """--config PATH, else $HURACAN_CONFIG, else ./config.yaml when present, else embedded defaults."""
+    env = os.environ if env is None else env
+    if path is not None:
+        return Path(path)
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    default = Path("config.yaml")
+    return default if default.exists() else None
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> HuracanConfig:
+    """Load, substitute, override and validate the configuration; raise ConfigError naming the problem.
+
+    Precedence, lowest first: embedded defaults, the file, HURACAN__SECTION__KEY variables, `overrides`
+    (command-line flags as dotted keys, None values ignored).
+    """
+    env = os.environ if env is None else env
+    resolved = resolve_config_path(path, env)
+    raw: dict[str, Any] = {}
+    if resolved is not None:
+        if not resolved.exists():
+            raise ConfigError(f"config file {resolved} does not exist")
+        try:
+            loaded = yaml.safe_load(resolved.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {resolved} is not valid YAML: {exc}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {resolved} must hold a mapping of sections, got {type(loaded).__name__}")
+        raw = loaded
+    _check_secrets_from_env(raw)
+    tree = _substitute(raw, "", env)
+    for dotted, value in {**_env_overrides(env), **dict(overrides or {})}.items():
+        if value is not None:
+            _set_dotted(tree, dotted, value)
+    try:
+        return HuracanConfig.model_validate(tree)
+    except ValidationError as exc:
+        where = f" ({resolved})" if resolved else ""
+        raise ConfigError(_format_validation(exc).replace("invalid configuration", f"invalid configuration{where}", 1)) from None
