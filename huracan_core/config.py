@@ -186,12 +186,18 @@ class HuracanConfig(_Section):
             section, key = dotted.split(".")
             value = getattr(getattr(self, section), key)
             data[section][key] = "***" if value is not None and value.get_secret_value() else None
+        data["general"]["database"] = mask_url_password(self.general.database)
         return data
 
     def config_hash(self) -> str:
         """sha256 of the effective config without secrets; stored with every model and backtest."""
         payload = json.dumps(self.masked(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def mask_url_password(url: str) -> str:
+    """A URL with its password replaced by ***, for anything printed or hashed."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
 def _substitute(value: Any, key: str, env: Mapping[str, str]) -> Any:
@@ -271,6 +277,8 @@ def _format_validation(err: ValidationError) -> str:
             expected = item.get("ctx", {}).get("expected", "")
             msg = f"allowed: {expected}"
         shown = "***" if loc in SECRET_KEYS else repr(value)
+        if isinstance(value, str) and "://" in value:
+            shown = repr(mask_url_password(value))
         lines.append(f"  {loc}: {msg} (got {shown})")
     return "invalid configuration:\n" + "\n".join(lines)
 

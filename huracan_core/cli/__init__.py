@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from huracan_core.cli import config_cmd
+from huracan_core.cli import config_cmd, daily
+from huracan_core.cli import db as db_cmd
 
 app = typer.Typer(
     name="huracan",
@@ -13,6 +14,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(config_cmd.app, name="config")
+app.add_typer(db_cmd.app, name="db")
+app.command("daily")(daily.daily)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Alembic migration scripts for Huracan's database; run them with `huracan db upgrade`."""

@@ -1,0 +1,191 @@
+"""The database schema as SQLAlchemy Core tables: the single source the migrations must match.
+
+Same schema on SQLite and PostgreSQL. No reserved words as column names, every timestamp is
+timezone-aware UTC, and every table has a natural key so writers can upsert (re-runs replace, never duplicate).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+# Deterministic constraint and index names, so a migration can name what it alters on both backends.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+TRADE_MODES = ("paper", "live")
+TRADE_SIDES = ("long", "short")
+PROMOTED_BY = ("engine", "mechanic", "rollback")
+RUN_STATUSES = ("running", "succeeded", "partial", "failed")
+MODEL_STATUSES = ("trained", "challenger", "champion", "retired", "rejected")
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """DateTime(timezone=True) that refuses naive datetimes and always returns aware UTC.
+
+    SQLite stores no offset, so values are converted to UTC before writing and UTC is attached on read;
+    PostgreSQL stores timestamptz. Either way callers see the same aware UTC datetime back.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__} {value!r}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"naive datetime {value.isoformat()} refused: pass a timezone-aware (UTC) datetime"
+            )
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _one_of(column: str, allowed: tuple[str, ...], name: str) -> CheckConstraint:
+    quoted = ", ".join(f"'{item}'" for item in allowed)
+    return CheckConstraint(f"{column} IN ({quoted})", name=name)
+
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# One row per trained bundle; model_id is the bundle folder name (YYYYMMDD_HHMMSSZ), unique per symbol.
+models = Table(
+    "models",
+    metadata,
+    Column("symbol", String(32), nullable=False),
+    Column("model_id", String(64), nullable=False),
+    Column("path", String(1024), nullable=False),  # archive key of the bundle folder
+    Column("sha256", String(64), nullable=False),  # sha256 of model.bin
+    Column("feature_recipe_hash", String(64), nullable=False),
+    Column("config_hash", String(64), nullable=False),
+    Column("trained_as_of", UtcDateTime(), nullable=False),  # last candle the model was allowed to see
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),  # one of MODEL_STATUSES
+    PrimaryKeyConstraint("symbol", "model_id"),
+    Index(None, "trained_as_of"),
+    Index(None, "status"),
+)
+
+# Metrics per model, all out-of-sample after costs; scope says which slice ('oos', a regime, an engine).
+model_metrics = Table(
+    "model_metrics",
+    metadata,
+    Column("symbol", String(32), nullable=False),
+    Column("model_id", String(64), nullable=False),
+    Column("scope", String(64), nullable=False),
+    Column("metric_name", String(64), nullable=False),
+    Column("metric_value", Float(), nullable=False),
+    PrimaryKeyConstraint("symbol", "model_id", "scope", "metric_name"),
+    ForeignKeyConstraint(["symbol", "model_id"], ["models.symbol", "models.model_id"], ondelete="CASCADE"),
+    Index(None, "metric_name", "scope"),
+)
+
+# Every champion pointer move, with both sides' metrics; a re-run of the same move replaces its row.
+promotions = Table(
+    "promotions",
+    metadata,
+    Column("promotion_id", Integer(), primary_key=True, autoincrement=True),
+    Column("symbol", String(32), nullable=False),
+    Column("from_model_id", String(64), nullable=True),  # None for a coin's first champion
+    Column("to_model_id", String(64), nullable=False),
+    Column("promoted_by", String(16), nullable=False),
+    Column("promoted_at", UtcDateTime(), nullable=False),
+    Column("reason", Text(), nullable=False),
+    Column("metrics", Text(), nullable=True),  # JSON text: {"from": {...}, "to": {...}} or similar
+    UniqueConstraint("symbol", "to_model_id", "promoted_at"),
+    _one_of("promoted_by", PROMOTED_BY, "promoted_by"),
+    Index(None, "promoted_at"),
+    Index(None, "symbol", "promoted_at"),
+)
+
+# Hamilton's trades, paper or live; exit fields stay empty while a position is open.
+live_trades = Table(
+    "live_trades",
+    metadata,
+    Column("trade_id", String(64), nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("side", String(8), nullable=False),
+    Column("size", Float(), nullable=False),  # base-asset quantity
+    Column("opened_at", UtcDateTime(), nullable=False),
+    Column("entry_price", Float(), nullable=False),
+    Column("closed_at", UtcDateTime(), nullable=True),
+    Column("exit_price", Float(), nullable=True),
+    Column("fee_bps", Float(), nullable=True),  # exchange fees, both legs, in bps of notional
+    Column("cost_bps", Float(), nullable=True),  # spread + slippage, both legs, in bps of notional
+    Column("net_pnl_pct", Float(), nullable=True),  # after fees and costs, percent of entry notional
+    Column("mode", String(8), nullable=False),
+    Column("model_id", String(64), nullable=True),
+    PrimaryKeyConstraint("trade_id"),
+    _one_of("side", TRADE_SIDES, "side"),
+    _one_of("mode", TRADE_MODES, "mode"),
+    Index(None, "symbol", "opened_at"),
+    Index(None, "closed_at"),
+)
+
+# One row per UTC day and mode: end-of-day equity and that day's return.
+daily_equity = Table(
+    "daily_equity",
+    metadata,
+    Column("trade_day", Date(), nullable=False),
+    Column("mode", String(8), nullable=False),
+    Column("equity", Float(), nullable=False),
+    Column("pnl_pct", Float(), nullable=False),
+    Column("trades", Integer(), nullable=False),
+    PrimaryKeyConstraint("trade_day", "mode"),
+    _one_of("mode", TRADE_MODES, "mode"),
+)
+
+# One row per job run (engine night, mechanic hour, backfill day); Airflow re-runs replace it.
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(128), nullable=False),
+    Column("kind", String(32), nullable=False),  # engine | mechanic | backfill | ...
+    Column("as_of", UtcDateTime(), nullable=False),  # the logical date the run trains or acts as of
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("symbols_total", Integer(), nullable=False),
+    Column("symbols_succeeded", Integer(), nullable=False),
+    Column("symbols_failed", Integer(), nullable=False),
+    Column("symbols_skipped", Integer(), nullable=False),
+    Column("detail", Text(), nullable=True),  # JSON text: per-symbol reasons, timings
+    PrimaryKeyConstraint("run_id"),
+    _one_of("status", RUN_STATUSES, "status"),
+    Index(None, "kind", "as_of"),
+    Index(None, "started_at"),
+)
+
+ALL_TABLES = (models, model_metrics, promotions, live_trades, daily_equity, runs)
