@@ -57,10 +57,7 @@ class GeneralConfig(_Section):
                 return text.lower()
             if text.startswith("file:") and len(text) > 5:
                 return text
-            if "," in text:
-                value = [part for part in text.split(",") if part.strip()]
-            else:
-                value = [text]
+            value = [part for part in text.split(",") if part.strip()] if "," in text else [text]
         if not isinstance(value, list) or not value:
             raise ValueError("must be a non-empty list of symbols, 'topN' (e.g. top20) or 'file:PATH'")
         out: list[str] = []

@@ -12,7 +12,7 @@ The candle lake has its own root: candles/<timeframe>/<SYMBOL>.parquet.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 _SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
 _MODEL_ID = re.compile(r"^\d{8}_\d{6}Z$")
@@ -31,7 +31,7 @@ def model_id_for(moment: datetime) -> str:
     """Folder name of a model trained as of `moment` (UTC): YYYYMMDD_HHMMSSZ."""
     if moment.tzinfo is None:
         raise ValueError("model ids are built from timezone-aware UTC datetimes")
-    return moment.astimezone(timezone.utc).strftime("%Y%m%d_%H%M%SZ")
+    return moment.astimezone(UTC).strftime("%Y%m%d_%H%M%SZ")
 
 
 def _model_id(model_id: str) -> str:

@@ -6,6 +6,7 @@ import typer
 
 from huracan_core.cli import config_cmd, daily
 from huracan_core.cli import db as db_cmd
+from huracan_core.cli.regimes import regimes_command
 
 app = typer.Typer(
     name="huracan",
@@ -16,6 +17,7 @@ app = typer.Typer(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 app.command("daily")(daily.daily)
+app.command("regimes")(regimes_command)
 
 
 def main() -> None:
