@@ -20,7 +20,9 @@ from huracan_core.config import HuracanConfig, mask_url_password
 from huracan_core.db import finish_run, record_run, upgrade
 from huracan_core.db.connection import connect
 from huracan_core.engine.candles_step import TrainingWindow, prepare_candles
+from huracan_core.logs import log_file
 from huracan_core.market import open_source, resolve_universe
+from huracan_core.market.base import CandleSource
 from huracan_core.status import StatusWriter
 
 log = logging.getLogger("huracan.daily")
@@ -42,35 +44,87 @@ class DailyResult:
     wall_time_s: float = 0.0
 
 
-def run_daily(config: HuracanConfig, as_of: datetime, *, progress: Any | None = None) -> DailyResult:
+def run_daily(
+    config: HuracanConfig,
+    as_of: datetime,
+    *,
+    progress: Any | None = None,
+    source: CandleSource | None = None,
+) -> DailyResult:
     """Run the daily job as of `as_of` (UTC); the same `as_of` twice replaces that date's outputs.
 
     `progress` is an optional object with `start(total)`, `advance(symbol)` and `stop()` (the CLI passes
-    a rich progress bar); the library itself prints nothing but logs.
+    a rich progress bar); the library itself prints nothing but logs. `source` replaces the one the
+    config names (an embedding application or a test passes its own ccxt exchange this way).
     """
+    with log_file(config.general.log_dir, name="engine"):
+        storage = Storage(config.general.archive)
+        status = StatusWriter(storage, job="daily", symbols_total=0)
+        # The schema is migrated on every run (a no-op at head) so a fresh clone needs no extra step.
+        upgrade(config.general.database)
+        db = connect(config.general.database)
+        run_id = f"daily-{as_of.strftime('%Y%m%dT%H%M%SZ')}"
+        record_run(db, run_id=run_id, kind="daily", as_of=as_of, started_at=_now())
+        try:
+            result = _run_steps(config, as_of, storage, status, progress, source)
+        except Exception as exc:
+            log.error("❌ Daily job failed: %s", exc)
+            status.status.last_error = str(exc)
+            status.finish("failed")
+            finish_run(
+                db,
+                run_id=run_id,
+                finished_at=_now(),
+                status="failed",
+                symbols_succeeded=0,
+                symbols_failed=status.status.symbols_total,
+                symbols_skipped=0,
+                detail={"error": str(exc)},
+            )
+            db.dispose()
+            raise
+        result.outputs["database"] = _describe_database(config.general.database)
+        finish_run(
+            db,
+            run_id=run_id,
+            finished_at=_now(),
+            status="succeeded" if not result.failed else "partial",
+            symbols_succeeded=len(result.succeeded),
+            symbols_failed=len(result.failed),
+            symbols_skipped=len(result.skipped),
+            detail={"summary": result.outputs["summary"]},
+        )
+        db.dispose()
+        status.finish()
+        return result
+
+
+def _run_steps(
+    config: HuracanConfig,
+    as_of: datetime,
+    storage: Storage,
+    status: StatusWriter,
+    progress: Any | None,
+    source: CandleSource | None,
+) -> DailyResult:
     started = time.monotonic()
-    storage = Storage(config.general.archive)
     timeframe = config.general.timeframe
     lookback = config.engine.lookback_days
     log.info("Engine starting (v%s), as of %s UTC", __version__, as_of.strftime("%Y-%m-%d %H:%M"))
 
-    # The schema is migrated on every run (a no-op at head) so a fresh clone needs no extra step.
-    upgrade(config.general.database)
-    db = connect(config.general.database)
-    run_id = f"daily-{as_of.strftime('%Y%m%dT%H%M%SZ')}"
-
-    source = open_source(config)
+    status.phase("universe")
+    source = source or open_source(config)
     if config.data.source == "synthetic":
-        log.info("Candles come from the synthetic market (seed %d): a demo market, not real prices",
-                 config.data.synthetic_seed)
+        log.info(
+            "Candles come from the synthetic market (seed %d): a demo market, not real prices",
+            config.data.synthetic_seed,
+        )
     symbols = resolve_universe(config.general.symbols, source, timeframe)
-    log.info("Universe: %s (%d symbols, %s bars, %d days)", ", ".join(symbols), len(symbols), timeframe, lookback)
-
-    status = StatusWriter(storage, job="daily", symbols_total=len(symbols))
-    record_run(db, run_id=run_id, kind="daily", as_of=as_of, started_at=_now(), symbols_total=len(symbols))
+    log.info(
+        "Universe: %s (%d symbols, %s bars, %d days)", ", ".join(symbols), len(symbols), timeframe, lookback
+    )
+    status.status.symbols_total = len(symbols)
     status.phase("candles")
-    if progress is not None:
-        progress.start(len(symbols))
 
     def on_symbol(symbol: str, verdict: str, reason: str | None) -> None:
         if verdict == "ok":
@@ -86,14 +140,10 @@ def run_daily(config: HuracanConfig, as_of: datetime, *, progress: Any | None = 
             progress.advance(symbol)
 
     window = TrainingWindow.ending_at(as_of, lookback, timeframe)
+    if progress is not None:
+        progress.start(len(symbols))
     try:
         outcome = prepare_candles(config, symbols, window, source=source, on_symbol=on_symbol)
-    except Exception as exc:
-        status.status.last_error = str(exc)
-        status.finish("failed")
-        finish_run(db, run_id=run_id, finished_at=_now(), status="failed", symbols_succeeded=0,
-                   symbols_failed=len(symbols), symbols_skipped=0, detail={"error": str(exc)})
-        raise
     finally:
         if progress is not None:
             progress.stop()
@@ -144,21 +194,25 @@ def run_daily(config: HuracanConfig, as_of: datetime, *, progress: Any | None = 
     result.outputs["status"] = storage.url(paths.engine_status())
     result.outputs["archive"] = storage.root
     result.outputs["log"] = str(Path(config.general.log_dir).resolve() / "engine.log")
-    result.outputs["database"] = _describe_database(config.general.database)
-    finish_run(db, run_id=run_id, finished_at=_now(), status="succeeded" if not result.failed else "partial",
-               symbols_succeeded=len(result.succeeded), symbols_failed=len(result.failed),
-               symbols_skipped=len(result.skipped), detail={"summary": result.outputs["summary"]})
-    db.dispose()
-    status.finish()
-    log.info("Engine finished. 0 models saved (%d of %d symbols had usable candles).",
-             len(result.succeeded), len(symbols))
+    log.info(
+        "Engine finished. 0 models saved (%d of %d symbols had usable candles).",
+        len(result.succeeded),
+        len(symbols),
+    )
     return result
 
 
 def _gate_summary(stats: dict[str, Any]) -> dict[str, Any]:
-    keep = ("rows", "rows_in", "gap_pct", "missing_bars", "zero_volume_pct", "median_quote_volume", "history_days")
+    keep = (
+        "rows",
+        "rows_in",
+        "gap_pct",
+        "missing_bars",
+        "zero_volume_pct",
+        "median_quote_volume",
+        "history_days",
+    )
     return {k: stats[k] for k in keep if k in stats}
-
 
 
 def _now() -> datetime:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 CONSOLE_FORMAT = "[%(asctime)s] %(message)s"
@@ -25,8 +27,10 @@ class _UTCFormatter(logging.Formatter):
     converter = time.gmtime
 
 
-def setup_logging(log_dir: str | Path | None = "logs", *, name: str = "engine", level: int = logging.INFO) -> Path | None:
-    """Send Huracan's logs to the console and to `<log_dir>/<name>.log`; safe to call more than once.
+def setup_logging(
+    log_dir: str | Path | None = None, *, name: str = "engine", level: int = logging.INFO
+) -> Path | None:
+    """Send Huracan's logs to the console (and to `<log_dir>/<name>.log` when given); safe to call again.
 
     Returns the log file's path (None when `log_dir` is None). Only handlers added here are replaced,
     so an embedding application (Airflow's task logger) keeps its own.
@@ -57,6 +61,29 @@ def setup_logging(log_dir: str | Path | None = "logs", *, name: str = "engine", 
         # Our console handler prints the line; the root logger must not print it a second time.
         logger.propagate = False
     return path
+
+
+@contextmanager
+def log_file(log_dir: str | Path, *, name: str = "engine", level: int = logging.INFO) -> Iterator[Path]:
+    """Append Huracan's logs to `<log_dir>/<name>.log` while a job runs, whoever called it (CLI, Airflow)."""
+    path = Path(log_dir) / f"{name}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(_UTCFormatter(FILE_FORMAT, FILE_DATEFMT))
+    handler.setLevel(level)
+    loggers = [logging.getLogger(tree) for tree in LOGGER_TREES]
+    previous = [logger.level for logger in loggers]
+    for logger in loggers:
+        if logger.level == logging.NOTSET or logger.level > level:
+            logger.setLevel(level)
+        logger.addHandler(handler)
+    try:
+        yield path
+    finally:
+        for logger, old_level in zip(loggers, previous, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(old_level)
+        handler.close()
 
 
 def get_logger(name: str) -> logging.Logger:

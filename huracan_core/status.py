@@ -51,7 +51,9 @@ class StatusWriter:
         self._write()
 
     def _eta(self) -> str | None:
-        finished = len(self.status.symbols_done) + len(self.status.symbols_failed) + len(self.status.symbols_skipped)
+        finished = (
+            len(self.status.symbols_done) + len(self.status.symbols_failed) + len(self.status.symbols_skipped)
+        )
         remaining = self.status.symbols_total - finished
         if finished == 0 or remaining <= 0:
             return None

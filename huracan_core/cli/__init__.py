@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from huracan_core.cli import config_cmd, daily
+from huracan_core.cli import config_cmd, daily, data
 from huracan_core.cli import db as db_cmd
 from huracan_core.cli.regimes import regimes_command
 
@@ -16,6 +16,7 @@ app = typer.Typer(
 )
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
+app.add_typer(data.app, name="data")
 app.command("daily")(daily.daily)
 app.command("regimes")(regimes_command)
 

@@ -42,8 +42,12 @@ class _RichProgress:
 
     def __init__(self) -> None:
         self._bar = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-            console=console, transient=True,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
         )
         self._task: int | None = None
 
@@ -76,16 +80,22 @@ def daily(
     from huracan_core.logs import setup_logging
 
     cfg = config_from(
-        config, source=source, lake=lake, symbols=symbols, timeframe=timeframe,
+        config,
+        source=source,
+        lake=lake,
+        symbols=symbols,
+        timeframe=timeframe,
         extra={"engine.lookback_days": lookback_days, "general.archive": archive, "general.database": db},
     )
-    setup_logging(cfg.general.log_dir, name="engine")
+    setup_logging()
     progress = _RichProgress() if console.is_terminal else None
     result = run_daily(cfg, parse_as_of(as_of), progress=progress)
     console.print()
-    console.print(f"[bold]Daily job done[/] as of {result.as_of}: "
-                  f"{len(result.succeeded)} ok, {len(result.skipped)} skipped, {len(result.failed)} failed "
-                  f"of {len(result.symbols)} symbols in {result.wall_time_s:.1f}s.")
+    console.print(
+        f"[bold]Daily job done[/] as of {result.as_of}: "
+        f"{len(result.succeeded)} ok, {len(result.skipped)} skipped, {len(result.failed)} failed "
+        f"of {len(result.symbols)} symbols in {result.wall_time_s:.1f}s."
+    )
     if result.not_built:
         console.print(f"Not built yet: {', '.join(result.not_built)}.")
     console.print("Outputs:")

@@ -56,7 +56,9 @@ def test_env_substitution_and_defaults(tmp_path: Path) -> None:
 
 def test_unset_env_variable_is_named(tmp_path: Path) -> None:
     path = write(tmp_path, "general: {archive: '${NOT_SET_ANYWHERE}'}")
-    with pytest.raises(ConfigError, match=r"general\.archive: environment variable NOT_SET_ANYWHERE is not set"):
+    with pytest.raises(
+        ConfigError, match=r"general\.archive: environment variable NOT_SET_ANYWHERE is not set"
+    ):
         load_config(path, env={})
 
 

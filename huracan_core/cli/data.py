@@ -1,0 +1,129 @@
+"""`huracan data fetch` fills the candle lake (ccxt, or the synthetic market by name); `huracan data show`
+summarises what the lake holds for a symbol. The only place here that reads the clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from huracan_core.cli.common import (
+    ConfigOpt,
+    LakeOpt,
+    SourceOpt,
+    SymbolsOpt,
+    TimeframeOpt,
+    config_from,
+    console,
+    friendly_errors,
+)
+from huracan_core.exceptions import ConfigError
+from huracan_core.market import LakeSource, open_source, resolve_universe
+from huracan_core.market.candles import format_ms
+
+app = typer.Typer(help="Candles: fetch into the lake, show what it holds.", no_args_is_help=True)
+
+DaysOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--days", help="History to keep when a symbol is new to the lake (default: engine.lookback_days)."
+    ),
+]
+
+
+def _injected(ctx: typer.Context, name: str) -> Any:
+    """An object passed in Click's `obj={...}` by an embedding program or a test: "source" (a ready
+    CandleSource) or "exchange" (a ccxt exchange object); None when absent."""
+    obj = ctx.find_root().obj
+    return obj.get(name) if isinstance(obj, dict) else None
+
+
+@app.command("fetch")
+@friendly_errors
+def fetch(
+    ctx: typer.Context,
+    symbols: SymbolsOpt = None,
+    days: DaysOpt = None,
+    timeframe: TimeframeOpt = None,
+    lake: LakeOpt = None,
+    config: ConfigOpt = None,
+    source: SourceOpt = None,
+) -> None:
+    """Fill the lake incrementally: only bars after each symbol's last stored bar are fetched.
+
+    From the exchange (data.exchange via ccxt) unless --source synthetic. An unreachable exchange is
+    an error (exit 1) and leaves the lake as it was; synthetic data is never used in its place.
+    """
+    if source == "lake":
+        raise ConfigError("--source lake: fetch fills the lake; use --source ccxt or --source synthetic")
+    base = config_from(config, lake=lake, symbols=symbols, timeframe=timeframe)
+    kind = source or ("synthetic" if base.data.source == "synthetic" else "ccxt")
+    cfg = config_from(config, source=kind, lake=lake, symbols=symbols, timeframe=timeframe)
+    tf = cfg.general.timeframe
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    lake_src = LakeSource(cfg.data.lake_dir)
+    src = _injected(ctx, "source") or open_source(cfg, lake=lake_src, exchange=_injected(ctx, "exchange"))
+    universe = resolve_universe(cfg.general.symbols, src, tf, lake=lake_src, quote=cfg.general.quote)
+    history_days = float(days if days is not None else cfg.engine.lookback_days)
+    console.print(
+        f"Fetching {len(universe)} symbols ({tf}, up to {history_days:g} days) from {src.describe()} "
+        f"into {lake_src.storage.root}",
+        highlight=False,
+    )
+    table = Table("symbol", "bars added", "last bar (UTC)", "file")
+
+    def report(symbol: str, added: int) -> None:
+        table.add_row(
+            symbol, str(added), format_ms(lake_src.last_timestamp(symbol, tf)), lake_src.url(symbol, tf)
+        )
+        if not console.is_terminal:
+            console.print(f"{symbol}: {added} bars added", highlight=False)
+
+    if console.is_terminal:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("candles", total=len(universe))
+
+            def step(symbol: str, added: int) -> None:
+                report(symbol, added)
+                progress.update(task, advance=1, description=symbol)
+
+            src.fill_lake(lake_src, universe, tf, history_days, now_ms, on_symbol=step)
+    else:
+        src.fill_lake(lake_src, universe, tf, history_days, now_ms, on_symbol=report)
+    console.print(table)
+    console.print(f"Lake: {lake_src.storage.root}", highlight=False)
+
+
+@app.command("show")
+@friendly_errors
+def show(
+    symbol: Annotated[str, typer.Argument(help="Symbol as BTCUSDT.")],
+    timeframe: TimeframeOpt = None,
+    lake: LakeOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Summarise a symbol's stored candles: rows, first/last bar, gaps, median quote volume, gate verdict."""
+    cfg = config_from(config, lake=lake, timeframe=timeframe)
+    lake_src = LakeSource(cfg.data.lake_dir)
+    info = lake_src.summary(symbol.strip().upper(), cfg.general.timeframe, cfg.data.gates)
+    table = Table("", "value", title=f"{info['symbol']} {info['timeframe']}", title_justify="left")
+    verdict = "ok" if info["gate_ok"] else f"rejected: {info['gate_reason']}"
+    rows = [
+        ("file", info["path"]),
+        ("rows", str(info["rows"])),
+        ("first bar", info["first_bar"]),
+        ("last bar", info["last_bar"]),
+        ("history", f"{info['history_days']:.1f} days"),
+        ("gaps", f"{info['gaps']} ({info['missing_bars']} bars missing, {info['gap_pct']:.2f}%)"),
+        ("largest gap", f"{info['largest_gap_bars']} bars"),
+        ("zero-volume bars", f"{info['zero_volume_pct']:.2f}%"),
+        ("median quote volume", f"{info['median_quote_volume']:,.2f}"),
+        ("gate verdict", verdict),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)

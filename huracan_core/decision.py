@@ -1,0 +1,152 @@
+"""The one decision rule shared by the backtest and live trading (Hamilton): trade only a net edge.
+
+`decide` is vectorised; live calls it with length-1 inputs and gets exactly what the backtest would.
+- expected_net_edge_bps = |combined_edge_bps| - 2 * cost_bps (a round trip pays two per-side fills);
+- trade only when expected_net_edge_bps > edge_threshold_bps AND the full spread 2 * spread_bps
+  (spread_bps is the half spread paid per fill) <= spread_threshold_bps;
+- side = sign(combined_edge_bps); size = max_position * (min_size + (1 - min_size) * confidence),
+  so size grows linearly with confidence from min_size (confidence 0) to max_position (confidence 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+from huracan_core.exceptions import ConfigError, DataIntegrityError
+
+# Reason codes, one per bar; only TRADE means side != 0.
+TRADE = "TRADE"
+NO_SIGNAL = "NO_SIGNAL"  # combined edge is zero or missing
+INVALID_INPUT = "INVALID_INPUT"  # cost, spread or confidence missing / not finite
+SPREAD_TOO_WIDE = "SPREAD_TOO_WIDE"
+BELOW_EDGE_THRESHOLD = "BELOW_EDGE_THRESHOLD"
+REASONS = (TRADE, NO_SIGNAL, INVALID_INPUT, SPREAD_TOO_WIDE, BELOW_EDGE_THRESHOLD)
+
+
+class DecisionSettings(BaseModel):
+    """Thresholds of the decision rule (from the `hamilton` config section)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # Net-edge floor after round-trip costs (bps).
+    edge_threshold_bps: float = Field(default=10.0, ge=0)
+    # Largest full spread (bps) at which we still trade.
+    spread_threshold_bps: float = Field(default=20.0, gt=0)
+    # Largest position, as a fraction of equity.
+    max_position: float = Field(default=1.0, gt=0, le=1)
+    # Size at confidence 0, as a fraction of max_position.
+    min_size: float = Field(default=0.25, gt=0, le=1)
+
+    @classmethod
+    def from_config(cls, hamilton_config: Any, **overrides: float) -> DecisionSettings:
+        """From `HamiltonConfig` (or the whole `HuracanConfig`); keys it lacks keep their defaults."""
+        section = getattr(hamilton_config, "hamilton", hamilton_config)
+        values: dict[str, float] = {}
+        for key in cls.model_fields:
+            if hasattr(section, key):
+                values[key] = getattr(section, key)
+        values.update(overrides)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Per-bar decisions: side (-1/0/+1), size (0 when not trading, else in (0, max_position])."""
+
+    side: np.ndarray  # int8
+    size: np.ndarray  # float64
+    expected_net_edge_bps: np.ndarray  # float64 (NaN when inputs are invalid)
+    reason: np.ndarray  # str (object)
+
+    def __len__(self) -> int:
+        return int(self.side.size)
+
+    def row(self, i: int) -> dict[str, Any]:
+        """One decision as plain data (what Hamilton logs)."""
+        net = float(self.expected_net_edge_bps[i])
+        return {
+            "side": int(self.side[i]),
+            "size": float(self.size[i]),
+            "expected_net_edge_bps": net if np.isfinite(net) else None,
+            "reason": str(self.reason[i]),
+        }
+
+    def to_frame(self) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "side": self.side,
+                "size": self.size,
+                "expected_net_edge_bps": self.expected_net_edge_bps,
+                "reason": pl.Series(self.reason.tolist(), dtype=pl.String),
+            }
+        )
+
+
+def _arr(values: Any) -> np.ndarray:
+    if isinstance(values, pl.Series):
+        return values.cast(pl.Float64).fill_null(np.nan).to_numpy()
+    return np.atleast_1d(np.asarray(values, dtype=np.float64))
+
+
+def decide(
+    combined_edge_bps: Any,
+    confidence: Any,
+    cost_bps: Any,
+    spread_bps: Any,
+    settings: DecisionSettings,
+) -> Decision:
+    """Side, size, expected net edge and reason per row (numbers broadcast against arrays)."""
+    try:
+        edge, conf, cost, spread = np.broadcast_arrays(
+            _arr(combined_edge_bps), _arr(confidence), _arr(cost_bps), _arr(spread_bps)
+        )
+    except ValueError:
+        shapes = [np.shape(_arr(v)) for v in (combined_edge_bps, confidence, cost_bps, spread_bps)]
+        raise DataIntegrityError(
+            f"decide inputs (edge, confidence, cost, spread) have mismatched shapes {shapes}"
+        ) from None
+    n = edge.size
+    invalid = ~(np.isfinite(cost) & np.isfinite(spread) & np.isfinite(conf)) | (cost < 0) | (spread < 0)
+    no_signal = ~np.isfinite(edge) | (edge == 0)
+    net = np.where(
+        invalid | ~np.isfinite(edge), np.nan, np.abs(np.nan_to_num(edge)) - 2.0 * np.nan_to_num(cost)
+    )
+    wide = 2.0 * np.nan_to_num(spread) > settings.spread_threshold_bps
+    below = ~(np.nan_to_num(net, nan=-np.inf) > settings.edge_threshold_bps)
+
+    reason = np.full(n, TRADE, dtype=object)
+    # Later assignments win: the most basic reason is reported.
+    reason[below] = BELOW_EDGE_THRESHOLD
+    reason[wide] = SPREAD_TOO_WIDE
+    reason[no_signal] = NO_SIGNAL
+    reason[invalid] = INVALID_INPUT
+    trade = reason == TRADE
+
+    side = np.where(trade, np.sign(np.nan_to_num(edge)), 0).astype(np.int8)
+    c = np.clip(np.nan_to_num(conf), 0.0, 1.0)
+    size = np.where(trade, settings.max_position * (settings.min_size + (1.0 - settings.min_size) * c), 0.0)
+    return Decision(side=side, size=size, expected_net_edge_bps=net, reason=reason)
+
+
+def hold_until_horizon(decisions: Decision, horizon: int) -> np.ndarray:
+    """Target position per bar from decisions: each TRADE decision is held for `horizon` bars.
+
+    A decision at bar t (close) sets the target side * size for bars t .. t+horizon-1, so the backtest
+    holds it from t+1's open to t+1+horizon's open (the label's exit). A later TRADE decision replaces
+    it at once: same side extends the hold (and resizes), the other side reverses. No-trade bars do not
+    close a position early; it runs until its horizon ends.
+    """
+    if int(horizon) != horizon or horizon < 1:
+        raise ConfigError(f"horizon={horizon!r} must be an integer >= 1 bar")
+    n = len(decisions)
+    idx = np.arange(n)
+    traded = decisions.side != 0
+    last = np.maximum.accumulate(np.where(traded, idx, -1))
+    live = (last >= 0) & (idx - last < horizon)
+    src = np.maximum(last, 0)
+    return np.where(live, decisions.side[src] * decisions.size[src], 0.0)

@@ -1,0 +1,229 @@
+"""A local Binance: an http.server on 127.0.0.1 answering /api/v3/klines, /ticker/24hr and /exchangeInfo
+in Binance's exact JSON, from candle frames given by the test. A real `ccxt.binance()` is pointed at it by
+rewriting its API urls, so ccxt's own request building, parsing and error mapping all run.
+
+The server records every request (path and query) so tests can assert what was fetched, and can be told
+to fail (HTTP status) for the next N requests or for all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import ccxt
+import polars as pl
+
+from huracan_core.timeframe import TIMEFRAME_MS
+
+REAL_HOSTS = (
+    "https://api.binance.com",
+    "https://fapi.binance.com",
+    "https://dapi.binance.com",
+    "https://eapi.binance.com",
+    "https://papi.binance.com",
+)
+SERVER_TIME_MS = 1_800_000_000_000
+
+
+@dataclass
+class Request:
+    path: str
+    params: dict[str, str]
+
+
+@dataclass
+class ReplayMarket:
+    """A spot market of the replayed exchange: Binance id, base, quote, and its 24h quote volume."""
+
+    symbol: str
+    base: str
+    quote: str
+    quote_volume: float = 1_000_000.0
+
+
+@dataclass
+class ExchangeReplay:
+    """The replay server's state: markets, candles per (Binance id, interval), recorded requests."""
+
+    markets: list[ReplayMarket]
+    candles: dict[tuple[str, str], pl.DataFrame] = field(default_factory=dict)
+    requests: list[Request] = field(default_factory=list)
+    fail_status: int | None = None
+    # Requests still to fail with fail_status (None: every request fails while fail_status is set).
+    fail_remaining: int | None = None
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def kline_requests(self, symbol: str | None = None) -> list[Request]:
+        return [
+            r
+            for r in self.requests
+            if r.path.endswith("/klines") and (symbol is None or r.params.get("symbol") == symbol)
+        ]
+
+    def fail(self, status: int, times: int | None = None) -> None:
+        self.fail_status, self.fail_remaining = status, times
+
+    def binance(self) -> ccxt.binance:
+        """A real ccxt.binance whose every API url points at this server (spot markets only)."""
+        return binance_at(self.url)
+
+    # --- responses -------------------------------------------------------------------------
+    def respond(self, path: str, params: dict[str, str]) -> tuple[int, Any]:
+        self.requests.append(Request(path, params))
+        if self.fail_status is not None and (self.fail_remaining is None or self.fail_remaining > 0):
+            if self.fail_remaining is not None:
+                self.fail_remaining -= 1
+            # What a CDN in front of the exchange sends: an HTML error page, not the API's JSON.
+            return self.fail_status, _HTML_ERROR
+        if path == "/api/v3/exchangeInfo":
+            return 200, self._exchange_info()
+        if path == "/api/v3/ticker/24hr":
+            return 200, [self._ticker(m) for m in self.markets]
+        if path == "/api/v3/klines":
+            return self._klines(params)
+        if path == "/api/v3/time":
+            return 200, {"serverTime": SERVER_TIME_MS}
+        return 404, {"code": -1, "msg": f"unknown path {path} (replay)"}
+
+    def _exchange_info(self) -> dict[str, Any]:
+        return {
+            "timezone": "UTC",
+            "serverTime": SERVER_TIME_MS,
+            "rateLimits": [
+                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000}
+            ],
+            "exchangeFilters": [],
+            "symbols": [_symbol_info(m) for m in self.markets],
+        }
+
+    def _ticker(self, m: ReplayMarket) -> dict[str, Any]:
+        frame = next((f for (sym, _), f in self.candles.items() if sym == m.symbol and f.height), None)
+        last = float(frame["close"][-1]) if frame is not None else 1.0
+        return {
+            "symbol": m.symbol, "priceChange": "0.00000000", "priceChangePercent": "0.000",
+            "weightedAvgPrice": str(last), "prevClosePrice": str(last), "lastPrice": str(last),
+            "lastQty": "1.00000000", "bidPrice": str(last), "bidQty": "1.00000000", "askPrice": str(last),
+            "askQty": "1.00000000", "openPrice": str(last), "highPrice": str(last), "lowPrice": str(last),
+            "volume": str(m.quote_volume / last), "quoteVolume": str(m.quote_volume),
+            "openTime": SERVER_TIME_MS - 86_400_000, "closeTime": SERVER_TIME_MS, "firstId": 1, "lastId": 2, "count": 2,
+        }  # fmt: skip
+
+    def _klines(self, params: dict[str, str]) -> tuple[int, Any]:
+        symbol, interval = params.get("symbol", ""), params.get("interval", "")
+        if symbol not in {m.symbol for m in self.markets}:
+            return 400, {"code": -1121, "msg": "Invalid symbol."}
+        if interval not in TIMEFRAME_MS:
+            return 400, {"code": -1120, "msg": "Invalid interval."}
+        limit = min(int(params.get("limit", 500)), 1000)
+        frame = self.candles.get((symbol, interval))
+        if frame is None:
+            return 200, []
+        if "startTime" in params:
+            frame = frame.filter(pl.col("timestamp") >= int(params["startTime"]))
+        if "endTime" in params:
+            frame = frame.filter(pl.col("timestamp") <= int(params["endTime"]))
+        frame = frame.head(limit) if "startTime" in params else frame.tail(limit)
+        tf = TIMEFRAME_MS[interval]
+        rows = []
+        for ts, o, h, low, c, v in frame.iter_rows():
+            rows.append([ts, f"{o:.8f}", f"{h:.8f}", f"{low:.8f}", f"{c:.8f}", f"{v:.8f}", ts + tf - 1,
+                         f"{v * c:.8f}", 100, f"{v / 2:.8f}", f"{v * c / 2:.8f}", "0"])  # fmt: skip
+        return 200, rows
+
+
+_HTML_ERROR = "<html><head><title>503 Service Temporarily Unavailable</title></head><body></body></html>"
+
+
+def _symbol_info(m: ReplayMarket) -> dict[str, Any]:
+    return {
+        "symbol": m.symbol, "status": "TRADING", "baseAsset": m.base, "baseAssetPrecision": 8,
+        "quoteAsset": m.quote, "quotePrecision": 8, "quoteAssetPrecision": 8,
+        "baseCommissionPrecision": 8, "quoteCommissionPrecision": 8,
+        "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"],
+        "icebergAllowed": True, "ocoAllowed": True, "otoAllowed": True, "quoteOrderQtyMarketAllowed": True,
+        "allowTrailingStop": True, "cancelReplaceAllowed": True, "isSpotTradingAllowed": True,
+        "isMarginTradingAllowed": False,
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": "0.00000001", "maxPrice": "1000000.00000000", "tickSize": "0.00000001"},
+            {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
+            {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
+             "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
+        ],
+        "permissions": [], "permissionSets": [["SPOT"]],
+        "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+        "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
+    }  # fmt: skip
+
+
+def binance_at(base_url: str) -> ccxt.binance:
+    """A real ccxt.binance (spot only) with every API url rewritten to `base_url`."""
+    exchange = ccxt.binance(
+        {"enableRateLimit": True, "timeout": 3_000, "options": {"fetchMarkets": {"types": ["spot"]}}}
+    )
+    # The replay answers at once; ccxt's throttle still runs, just with a short interval.
+    exchange.rateLimit = 1
+    api = exchange.urls["api"]
+    for key, value in list(api.items()):
+        if isinstance(value, str):
+            for host in REAL_HOSTS:
+                value = value.replace(host, base_url)
+            api[key] = value
+    return exchange
+
+
+def _handler(state: ExchangeReplay) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            parsed = urlparse(self.path)
+            params = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+            status, body = state.respond(parsed.path, params)
+            html = isinstance(body, str)
+            data = body.encode() if html else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html" if html else "application/json;charset=UTF-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Handler
+
+
+@contextmanager
+def exchange_replay(
+    markets: list[ReplayMarket], candles: dict[tuple[str, str], pl.DataFrame] | None = None
+) -> Iterator[ExchangeReplay]:
+    """Run the replay server in a thread on a free loopback port for the duration of the block."""
+    state = ExchangeReplay(markets=markets, candles=dict(candles or {}))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="exchange-replay", daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def closed_port_url() -> str:
+    """A loopback url on which nothing listens (the port was free a moment ago): connection refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

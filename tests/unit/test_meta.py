@@ -1,0 +1,206 @@
+"""Gate table and meta combiner: losers get no vote, winners can sell, and outcomes arrive only when known."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from huracan_core.meta import (  # noqa: E402
+    CombinerSettings,
+    GateTable,
+    MetaCombiner,
+    Outcome,
+    fit_gate_table,
+    forward_moves_bps,
+    run_combiner,
+)
+from tests.stubs.signals import oracle_directions, random_directions, random_walk_opens, signal_frame  # noqa: E402
+
+H = 3
+
+
+def _market(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    opens = random_walk_opens(n, seed=seed, vol=0.004)
+    return opens, forward_moves_bps(opens, H)
+
+
+def test_forward_moves_run_from_the_next_open_to_horizon_bars_later() -> None:
+    moves = forward_moves_bps(np.array([100.0, 100.0, 110.0, 121.0, 50.0]), 2)
+    assert moves[0] == pytest.approx(2100.0)  # open[1] = 100 -> open[3] = 121
+    assert moves[1] == pytest.approx((50 / 110 - 1) * 1e4)
+    assert np.isnan(moves[2:]).all()  # exit not in the data yet
+
+
+def test_gate_allows_a_winning_engine_and_disallows_a_losing_one_per_regime() -> None:
+    n = 3000
+    _, moves = _market(n)
+    regimes = np.where(np.arange(n) % 2 == 0, "TREND", "RANGE")
+    oracle = oracle_directions(moves)
+    split = np.where(regimes == "TREND", oracle, -oracle)  # right in TREND, wrong in RANGE
+    rare = np.zeros(n, dtype=np.int8)
+    rare[:10] = oracle[:10]  # right, but too few signals to trust
+    gate = fit_gate_table(
+        {"winner": signal_frame(oracle, 5.0), "loser": -oracle, "split": split, "rare": rare},
+        regimes,
+        moves,
+        cost_bps=2.0,
+        min_signals=30,
+    )
+    assert gate.allowed["winner"] == {"RANGE": True, "TREND": True}
+    assert gate.allowed["loser"] == {"RANGE": False, "TREND": False}
+    assert gate.allowed["split"] == {"RANGE": False, "TREND": True}
+    assert gate.allowed["rare"] == {"RANGE": False, "TREND": False}
+    assert gate.stats["loser"]["TREND"]["mean_net_edge_bps"] < 0
+    assert gate.stats["rare"]["TREND"]["n"] == 5
+    assert not gate.is_allowed("never_seen", "TREND") and not gate.is_allowed("winner", None)
+    assert GateTable.from_dict(json.loads(json.dumps(gate.to_dict()))) == gate
+
+
+def test_round_trip_costs_can_close_the_gate_on_a_thin_edge() -> None:
+    n = 2000
+    moves = np.full(n, 3.0)  # every long makes 3 bps before costs
+    longs = np.ones(n, dtype=np.int8)
+    regimes = ["RANGE"] * n
+    assert fit_gate_table({"thin": longs}, regimes, moves, cost_bps=1.0).allowed["thin"]["RANGE"]
+    assert not fit_gate_table({"thin": longs}, regimes, moves, cost_bps=1.5).allowed["thin"]["RANGE"]
+
+
+def _trained(outcomes: dict[str, tuple[int, float]], count: int = 50) -> MetaCombiner:
+    c = MetaCombiner(list(outcomes))
+    for _ in range(count):
+        c.update(Outcome(e, d, m, 1.0) for e, (d, m) in outcomes.items())
+    return c
+
+
+def test_combiner_goes_short_when_engines_with_a_good_record_say_short() -> None:
+    c = _trained({"trend": (1, 30.0), "sweep": (-1, -25.0)})  # both have been right
+    out = c.combine(
+        {
+            "trend": {"direction": -1, "edge_bps": 20.0, "confidence": 0.8},
+            "sweep": {"direction": -1, "edge_bps": 12.0, "confidence": 0.6},
+        }
+    )
+    assert out.edge_bps < 0
+    assert -20.0 <= out.edge_bps <= -12.0
+    assert 0 < out.confidence <= 1
+    assert sum(out.weights.values()) == pytest.approx(1.0)
+
+
+def test_a_losing_engine_never_gets_a_vote() -> None:
+    c = _trained({"good": (1, 30.0), "bad": (1, -30.0)})
+    assert c.raw_weights()["bad"] == 0.0
+    out = c.combine(
+        {
+            "good": {"direction": -1, "edge_bps": 10.0, "confidence": 1.0},
+            "bad": {"direction": 1, "edge_bps": 500.0, "confidence": 1.0},
+        }
+    )
+    assert out.edge_bps == pytest.approx(-10.0)
+    alone = c.combine({"bad": {"direction": 1, "edge_bps": 500.0, "confidence": 1.0}})
+    assert alone.edge_bps == 0.0 and alone.confidence == 0.0
+
+
+def test_with_a_positive_minimum_weight_a_loser_keeps_only_that_minimum() -> None:
+    settings = CombinerSettings(w_min=0.05, w_max=1.0)
+    c = MetaCombiner(["good", "bad"], settings, edge_bps=[20.0, -20.0], accuracy=[0.6, 0.4])
+    assert c.raw_weights() == {"good": 1.0, "bad": 0.05}
+
+
+def test_the_gate_removes_disallowed_engines_from_the_vote() -> None:
+    c = _trained({"a": (1, 30.0), "b": (1, 30.0)})
+    gate = GateTable(allowed={"a": {"TREND": True}, "b": {"TREND": False}}, stats={}, min_signals=1)
+    row = {
+        "a": {"direction": 1, "edge_bps": 10.0, "confidence": 1.0},
+        "b": {"direction": -1, "edge_bps": 40.0, "confidence": 1.0},
+    }
+    assert c.combine(row, "TREND", gate).edge_bps == pytest.approx(10.0)
+
+
+def test_state_survives_a_json_round_trip() -> None:
+    c = _trained({"a": (1, 30.0), "b": (-1, 5.0)}, count=7)
+    again = MetaCombiner.from_dict(json.loads(json.dumps(c.to_dict())))
+    assert again.to_dict() == c.to_dict()
+
+
+def _engines(n: int, moves: np.ndarray) -> dict:
+    return {
+        "oracle": signal_frame(oracle_directions(moves), 15.0, 0.9),
+        "anti": signal_frame(-oracle_directions(moves), 15.0, 0.9),
+        **{f"noise{i}": signal_frame(random_directions(n, seed=i), 8.0, 0.5) for i in range(3)},
+    }
+
+
+def test_walk_forward_combiner_learns_to_follow_the_good_engine_both_ways() -> None:
+    n = 2000
+    _, moves = _market(n)
+    run = run_combiner(_engines(n, moves), moves, H, cost_bps=2.0)
+    edge = run.frame["combined_edge_bps"].to_numpy()[500:]
+    oracle = oracle_directions(moves)[500:]
+    agree = np.sign(edge) == oracle
+    assert agree[oracle != 0].mean() > 0.95
+    assert (edge < 0).sum() > 100  # it sells, not only buys
+    assert run.final.raw_weights()["anti"] == 0.0
+
+
+def test_combined_edge_at_a_bar_ignores_outcomes_not_yet_known() -> None:
+    n = 600
+    _, moves = _market(n, seed=5)
+    # Every engine votes on every bar, so any outcome that arrives moves the combined edge.
+    engines = {
+        f"e{i}": signal_frame(np.where(random_directions(n, seed=i) > 0, 1, -1), 6.0, 0.7) for i in range(4)
+    }
+    base = run_combiner(engines, moves, H, cost_bps=1.0).frame["combined_edge_bps"].to_numpy()
+    t = 300
+    changed = moves.copy()
+    changed[t - H :] = -changed[t - H :] * 3  # outcomes that arrive after bar t
+    after = run_combiner(engines, changed, H, cost_bps=1.0).frame["combined_edge_bps"].to_numpy()
+    np.testing.assert_array_equal(after[: t + 1], base[: t + 1])
+    known = moves.copy()
+    known[t - H - 1] = -known[t - H - 1] * 50  # this outcome arrives exactly at bar t
+    moved = run_combiner(engines, known, H, cost_bps=1.0).frame["combined_edge_bps"].to_numpy()
+    np.testing.assert_array_equal(moved[:t], base[:t])
+    assert moved[t] != base[t]
+
+
+def test_walk_forward_helper_matches_the_live_update_loop() -> None:
+    n = 300
+    _, moves = _market(n, seed=9)
+    engines = _engines(n, moves)
+    regimes = np.where((np.arange(n) // 50) % 2 == 0, "TREND", "RANGE")
+    gate = GateTable(
+        allowed={e: {"TREND": True, "RANGE": e != "noise0"} for e in engines}, stats={}, min_signals=1
+    )
+    cost = np.linspace(1.0, 3.0, n)
+    run = run_combiner(engines, moves, H, cost_bps=cost, regimes=regimes, gate=gate)
+    live = MetaCombiner(list(engines))
+    frames = {e: f.to_dicts() for e, f in engines.items()}
+    for s in range(n):
+        t = s - 1 - H
+        if t >= 0:
+            live.update(Outcome(e, frames[e][t]["direction"], moves[t], cost[t]) for e in engines)
+        out = live.combine({e: frames[e][s] for e in engines}, regimes[s], gate)
+        assert out.edge_bps == pytest.approx(run.frame["combined_edge_bps"][s], abs=1e-9)
+        assert out.confidence == pytest.approx(run.frame["confidence"][s], abs=1e-9)
+    live_state, run_state = live.to_dict()["engines"], run.final.to_dict()["engines"]
+    for e in engines:
+        assert live_state[e]["outcomes"] == run_state[e]["outcomes"]
+        assert live_state[e]["edge_ema_bps"] == pytest.approx(run_state[e]["edge_ema_bps"], abs=1e-9)
+        assert live_state[e]["accuracy_ema"] == pytest.approx(run_state[e]["accuracy_ema"], abs=1e-12)
+
+
+def test_combiner_walks_fifty_thousand_bars_of_twenty_one_engines_quickly() -> None:
+    n = 50_000
+    _, moves = _market(n)
+    engines = {f"e{i}": signal_frame(random_directions(n, seed=i), 5.0, 0.5) for i in range(21)}
+    start = time.perf_counter()
+    run_combiner(engines, moves, H, cost_bps=2.0)
+    assert time.perf_counter() - start < 2.0  # ~0.5 s on one core; slack for a busy CI runner
