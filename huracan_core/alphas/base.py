@@ -1,0 +1,205 @@
+"""The one interface every alpha engine implements, rule-based or learned.
+
+An engine reads named feature columns, learns a JSON state on a training window (`fit`) and turns a frame
+into one signal row per bar (`signal`). Missing inputs mean abstention, never a silent default.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import polars as pl
+
+from huracan_core.exceptions import EngineError
+
+# Mirrors `huracan_core.regime.REGIMES`; kept here so alphas do not depend on the regime classifier.
+ALL_REGIMES: frozenset[str] = frozenset({"TREND", "RANGE", "PANIC", "ILLIQUID"})
+
+SIGNAL_SCHEMA: dict[str, pl.DataType] = {
+    "direction": pl.Int8(),
+    "edge_bps": pl.Float64(),
+    "confidence": pl.Float64(),
+    "horizon_bars": pl.Int32(),
+}
+SIGNAL_COLUMNS: tuple[str, ...] = tuple(SIGNAL_SCHEMA)
+
+
+def signal_frame(
+    direction: np.ndarray, edge_bps: np.ndarray, confidence: np.ndarray, horizon_bars: int
+) -> pl.DataFrame:
+    """The signal contract's frame from numpy arrays (built from typed Series: the cheapest way)."""
+    rows = direction.shape[0]
+    return pl.DataFrame(
+        [
+            pl.Series("direction", np.asarray(direction, dtype=np.int8)),
+            pl.Series("edge_bps", np.asarray(edge_bps, dtype=np.float64)),
+            pl.Series("confidence", np.asarray(confidence, dtype=np.float64)),
+            pl.Series("horizon_bars", np.full(rows, horizon_bars, dtype=np.int32)),
+        ]
+    )
+
+
+STATE_VERSION = 1  # bump when the layout of a state dict changes; old states are then refused
+
+
+class EngineStateError(EngineError):
+    """`signal` was given a state that this engine (with these parameters) did not produce."""
+
+
+class AlphaEngine(ABC):
+    """Base of all alpha engines.
+
+    Class attributes a concrete engine declares:
+    - `name`: registry key, also written into its state.
+    - `description`: one line: the rule, in words.
+    - `regimes`: regimes the engine is meant for (the regime gate decides where it is actually used).
+    - `inputs`: frame columns it reads; one absent or all-null -> the engine abstains on every row.
+    - `optional_inputs`: columns used when present (e.g. ETH as a second reference), never required.
+    - `horizon_bars`: holding horizon of its signals, in bars (entry at the next bar's open).
+    - `lookback_bars`: rows of history the last row needs; `signal(frame[-lookback_bars:])` gives the
+      same last row as `signal(frame)` (features themselves are computed upstream).
+    - `defaults`: documented parameters; constructor keywords may override them, unknown keys are refused.
+    - `learned`: False for rule engines; learned engines subclass `LearnedEngine`.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    regimes: ClassVar[frozenset[str]]
+    inputs: ClassVar[tuple[str, ...]]
+    optional_inputs: ClassVar[tuple[str, ...]] = ()
+    horizon_bars: ClassVar[int]
+    lookback_bars: ClassVar[int]
+    learned: ClassVar[bool] = False
+    defaults: ClassVar[Mapping[str, float]] = {}
+
+    def __init__(self, **params: float) -> None:
+        merged: dict[str, float] = {}
+        for klass in reversed(type(self).__mro__):
+            merged.update(getattr(klass, "defaults", {}) or {})
+        unknown = sorted(set(params) - set(merged))
+        if unknown:
+            raise ValueError(f"engine {self.name!r}: unknown parameter(s) {unknown}; known: {sorted(merged)}")
+        merged.update(params)
+        self.params: dict[str, float] = merged
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            return  # intermediate base class (RuleEngine, LearnedEngine): nothing to validate yet
+        bad = set(cls.regimes) - ALL_REGIMES
+        if bad:
+            raise TypeError(f"engine {cls.name!r}: unknown regimes {sorted(bad)}")
+        if cls.horizon_bars < 1 or cls.lookback_bars < 1:
+            raise TypeError(f"engine {cls.name!r}: horizon_bars and lookback_bars must be >= 1")
+
+    # --- the contract -------------------------------------------------------------------------
+    @abstractmethod
+    def fit(self, frame: pl.DataFrame) -> dict[str, Any]:
+        """Learn a JSON-serialisable state from the TRAINING window only."""
+
+    @abstractmethod
+    def signal(self, frame: pl.DataFrame, state: Mapping[str, Any]) -> pl.DataFrame:
+        """One row per frame row: direction Int8, edge_bps Float64, confidence Float64, horizon_bars Int32."""
+
+    # --- shared helpers -----------------------------------------------------------------------
+    def missing_inputs(self, frame: pl.DataFrame) -> tuple[str, ...]:
+        """Declared inputs that are absent or entirely null in `frame` (any -> abstain)."""
+        columns = set(frame.columns)
+        return tuple(
+            column
+            for column in self.inputs
+            if column not in columns or (frame.height > 0 and frame[column].null_count() == frame.height)
+        )
+
+    def abstain(self, rows: int) -> pl.DataFrame:
+        """No opinion on any row: direction 0, edge 0, confidence 0."""
+        zeros = np.zeros(rows, dtype=np.float64)
+        return signal_frame(np.zeros(rows, dtype=np.int8), zeros, zeros, self.horizon_bars)
+
+    def base_state(self, frame: pl.DataFrame) -> dict[str, Any]:
+        """Fields every state carries: who made it, with which parameters, on which window."""
+        window: dict[str, Any] = {"rows": frame.height}
+        if "timestamp" in frame.columns and frame.height:
+            window["first_timestamp"] = int(frame["timestamp"][0])
+            window["last_timestamp"] = int(frame["timestamp"][-1])
+        return {
+            "engine": self.name,
+            "state_version": STATE_VERSION,
+            "learned": self.learned,
+            "horizon_bars": self.horizon_bars,
+            "params": dict(self.params),
+            "window": window,
+            "missing_inputs": list(self.missing_inputs(frame)),
+        }
+
+    def check_state(self, state: Mapping[str, Any], required: tuple[str, ...] = ()) -> None:
+        """Refuse a state made by another engine, another version or other parameters."""
+        if not isinstance(state, Mapping):
+            raise EngineStateError(self.name, f"state must be a mapping, got {type(state).__name__}")
+        if state.get("engine") != self.name:
+            raise EngineStateError(self.name, f"state was made by engine {state.get('engine')!r}")
+        if state.get("state_version") != STATE_VERSION:
+            raise EngineStateError(
+                self.name, f"state_version {state.get('state_version')!r} != {STATE_VERSION}; refit"
+            )
+        if state.get("params") != self.params:
+            raise EngineStateError(
+                self.name, f"state params {state.get('params')} differ from engine params {self.params}"
+            )
+        absent = [key for key in required if key not in state]
+        if absent:
+            raise EngineStateError(self.name, f"state lacks {absent}; was it produced by fit()?")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, horizon_bars={self.horizon_bars})"
+
+
+class WeightStore(Protocol):
+    """Where learned engines keep their tensors (a bundle's safetensors file in production).
+
+    `put` returns a reference string that goes into the JSON state; `get` gives the tensors back.
+    """
+
+    def put(self, key: str, tensors: Mapping[str, np.ndarray]) -> str: ...
+
+    def get(self, ref: str) -> Mapping[str, np.ndarray]: ...
+
+
+class LearnedEngine(AlphaEngine):
+    """Base for engines whose `fit` trains a model (xgboost, neural).
+
+    Same contract as rule engines: `fit(frame)` trains on the training window and returns a JSON state
+    holding metadata and `weights_ref` (never the weights themselves, never a pickle); `signal(frame,
+    state)` loads the tensors from the injected `WeightStore` through that reference.
+    """
+
+    learned: ClassVar[bool] = True
+
+    def __init__(self, *, weight_store: WeightStore, **params: float) -> None:
+        super().__init__(**params)
+        self.weight_store = weight_store
+
+    def load_weights(self, state: Mapping[str, Any]) -> Mapping[str, np.ndarray]:
+        """Tensors referenced by `state['weights_ref']`."""
+        self.check_state(state, required=("weights_ref",))
+        return self.weight_store.get(str(state["weights_ref"]))
+
+
+class InMemoryWeightStore:
+    """A `WeightStore` in a dict: for tests and for one process that fits then signals."""
+
+    def __init__(self) -> None:
+        self._tensors: dict[str, dict[str, np.ndarray]] = {}
+
+    def put(self, key: str, tensors: Mapping[str, np.ndarray]) -> str:
+        self._tensors[key] = {name: np.asarray(value).copy() for name, value in tensors.items()}
+        return f"memory://{key}"
+
+    def get(self, ref: str) -> Mapping[str, np.ndarray]:
+        key = ref.removeprefix("memory://")
+        if key not in self._tensors:
+            raise KeyError(f"no weights stored under {ref!r}")
+        return self._tensors[key]

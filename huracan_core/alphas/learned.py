@@ -1,0 +1,376 @@
+"""The two learned alpha engines, behind the same interface as the rule engines: "xgboost" and "neural".
+
+`fit(frame)` trains on the training window (forward move in bps as the target, entry at the next
+bar's open), keeps the weights in the injected `WeightStore` (in production: the bundle's model.bin)
+and returns JSON-only metadata. `signal` predicts the move: direction = sign(pred) beyond a noise
+floor, edge_bps = pred, confidence = |pred| / (|pred| + validation MAE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import polars as pl
+import torch
+
+from huracan_core.alphas.base import (
+    ALL_REGIMES,
+    SIGNAL_SCHEMA,
+    InMemoryWeightStore,
+    LearnedEngine,
+    WeightStore,
+)
+from huracan_core.alphas.calibration import forward_move_bps
+from huracan_core.models.encoder import CoinHeads, EncoderConfig, SharedEncoder
+from huracan_core.models.train import TrainConfig, embed, predict, train_encoder
+from huracan_core.models.windows import Normaliser, feature_matrix, make_windows, usable_rows
+from huracan_core.models.xgb import (
+    XGBConfig,
+    booster_from_tensor,
+    booster_to_tensor,
+    train_xgb,
+    xgb_inputs,
+    xgb_predict,
+)
+
+# Single-coin features every recipe build has; cross-coin and calendar ones are used when present.
+CORE_INPUTS: tuple[str, ...] = (
+    "ret_1",
+    "ret_4",
+    "ret_16",
+    "ret_96",
+    "rv_16",
+    "rv_96",
+    "atr_14",
+    "ema_slope_12",
+    "ema_slope_48",
+    "rsi_14",
+    "macd_hist",
+    "bb_pos_20",
+    "bb_width_20",
+    "range_pos_48",
+    "vol_z_48",
+    "vwap_dist_48",
+)
+EXTRA_INPUTS: tuple[str, ...] = (
+    "parkinson_16",
+    "adx_14",
+    "macd",
+    "macd_signal",
+    "vol_ratio_48",
+    "tod_sin",
+    "tod_cos",
+    "dow_sin",
+    "dow_cos",
+    "beta_btc_96",
+    "corr_btc_96",
+    "rs_btc_96",
+    "beta_eth_96",
+    "corr_eth_96",
+    "rs_eth_96",
+)
+WINDOW_BARS = 32  # encoder window; also the rows of history a signal row needs
+
+
+class _LearnedMoveEngine(LearnedEngine):
+    """Shared fit/signal plumbing: split, train-only normaliser, weights out of the state."""
+
+    regimes: ClassVar[frozenset[str]] = ALL_REGIMES
+    inputs: ClassVar[tuple[str, ...]] = CORE_INPUTS
+    optional_inputs: ClassVar[tuple[str, ...]] = EXTRA_INPUTS
+    horizon_bars: ClassVar[int] = 4  # one hour of 15m bars
+    lookback_bars: ClassVar[int] = WINDOW_BARS
+    defaults: ClassVar[Mapping[str, float]] = {
+        "noise_floor_bps": 2.0,  # |pred| at or below this is no opinion (direction 0)
+        "valid_fraction": 0.2,  # last share of the training window used for early stopping + MAE
+        "min_train_rows": 300.0,  # usable labelled rows needed to train at all
+        "min_valid_rows": 50.0,  # validation rows needed to trust the MAE behind `confidence`
+        "seed": 0.0,  # training seed
+        "nthread": 1.0,  # CPU threads for training
+    }
+
+    def __init__(self, *, weight_store: WeightStore | None = None, **params: float) -> None:
+        # A default in-memory store keeps `cls()` working for the registry's all_engines().
+        super().__init__(weight_store=weight_store or InMemoryWeightStore(), **params)
+        self.last_tensors: dict[str, torch.Tensor] = {}  # weights of the latest fit, for the bundle
+
+    # --- to implement -------------------------------------------------------------------------
+    def _train(
+        self,
+        frame: pl.DataFrame,
+        normaliser: Normaliser,
+        y: np.ndarray,
+        fit_rows: np.ndarray,
+        valid_rows: np.ndarray,
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """-> (tensors, JSON metadata). Must use only fit_rows (and valid_rows for early stopping)."""
+        raise NotImplementedError
+
+    def _predict(
+        self,
+        frame: pl.DataFrame,
+        normaliser: Normaliser,
+        tensors: Mapping[str, np.ndarray],
+        state: Mapping[str, Any],
+    ) -> np.ndarray:
+        """[n] predicted forward move in bps, NaN where the row cannot be scored."""
+        raise NotImplementedError
+
+    # --- contract -----------------------------------------------------------------------------
+    def _columns(self, frame: pl.DataFrame) -> list[str]:
+        present = [
+            c
+            for c in self.optional_inputs
+            if c in frame.columns and frame.height and frame[c].null_count() < frame.height
+        ]
+        return [*self.inputs, *present]
+
+    def fit(self, frame: pl.DataFrame) -> dict[str, Any]:
+        state = self.base_state(frame)
+        state["trained"] = False
+        self.last_tensors = {}
+        if state["missing_inputs"]:
+            state["reason"] = f"missing inputs {state['missing_inputs']}"
+            return state
+        columns = self._columns(frame)
+        y = forward_move_bps(frame, self.horizon_bars).cast(pl.Float64).fill_null(np.nan).to_numpy()
+        usable = usable_rows(frame, columns) & np.isfinite(y)
+        rows = np.flatnonzero(usable)
+        if rows.size < self.params["min_train_rows"]:
+            state["reason"] = (
+                f"{rows.size} usable labelled rows < min_train_rows {self.params['min_train_rows']:g}"
+            )
+            return state
+        cut = rows[int(rows.size * (1.0 - self.params["valid_fraction"])) - 1]  # last fit row
+        index = np.arange(frame.height)
+        fit_rows = usable & (index <= cut)
+        # Purge: a fit row's label reads opens up to row + 1 + horizon; validation starts after that.
+        valid_rows = usable & (index > cut + 1 + self.horizon_bars)
+        normaliser = Normaliser.fit(frame, columns, fit_rows)
+        tensors, meta = self._train(frame, normaliser, y, fit_rows, valid_rows)
+        tensors = {**{k: v.numpy() for k, v in normaliser.to_tensors().items()}, **tensors}
+        pred = self._predict(frame, normaliser, tensors, {**meta, "feature_columns": columns})
+        scored = valid_rows & np.isfinite(pred)
+        if scored.sum() < self.params["min_valid_rows"]:
+            state["reason"] = (
+                f"{int(scored.sum())} validation rows < min_valid_rows {self.params['min_valid_rows']:g}"
+            )
+            return state
+        err = pred[scored] - y[scored]
+        corr = np.corrcoef(pred[scored], y[scored])[0, 1] if pred[scored].std() > 0 else 0.0
+        key = f"{self.name}/{state['window'].get('first_timestamp', 0)}-{state['window'].get('last_timestamp', 0)}"
+        state.update(
+            {
+                "trained": True,
+                "weights_ref": self.weight_store.put(key, tensors),
+                "feature_columns": columns,
+                "n_fit": int(fit_rows.sum()),
+                "n_valid": int(scored.sum()),
+                "valid_mae_bps": float(np.abs(err).mean()),
+                "valid_rmse_bps": float(np.sqrt((err**2).mean())),
+                "valid_corr": float(corr) if np.isfinite(corr) else 0.0,
+                **meta,
+            }
+        )
+        self.last_tensors = {f"{self.name}.{k}": torch.from_numpy(np.array(v)) for k, v in tensors.items()}
+        return state
+
+    def bundle_tensors(self, state: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+        """The state's weights as tensors named "<engine>.<tensor>", ready for `save_bundle`."""
+        return {
+            f"{self.name}.{k}": torch.from_numpy(np.array(v)) for k, v in self.load_weights(state).items()
+        }
+
+    def signal(self, frame: pl.DataFrame, state: Mapping[str, Any]) -> pl.DataFrame:
+        self.check_state(state, required=("trained",))
+        if not state["trained"]:
+            return self.abstain(frame.height)
+        columns = list(state["feature_columns"])
+        if any(c not in frame.columns or frame[c].null_count() == frame.height for c in columns):
+            return self.abstain(frame.height)
+        tensors = self.load_weights(state)
+        normaliser = Normaliser.from_tensors(tensors, columns)
+        pred = self._predict(frame, normaliser, tensors, state)
+        floor = float(self.params["noise_floor_bps"])
+        on = np.isfinite(pred) & (np.abs(pred) > floor)
+        pred = np.where(on, pred, 0.0)
+        direction = np.sign(pred).astype(np.int8)
+        confidence = np.abs(pred) / (np.abs(pred) + max(float(state["valid_mae_bps"]), 1e-9))
+        return pl.DataFrame(
+            {
+                "direction": direction,
+                "edge_bps": pred.astype(np.float64),
+                "confidence": np.where(on, confidence, 0.0),
+                "horizon_bars": np.full(frame.height, self.horizon_bars, dtype=np.int32),
+            },
+            schema=SIGNAL_SCHEMA,
+        )
+
+
+class NeuralEngine(_LearnedMoveEngine):
+    """Shared-encoder architecture on one coin: windows of features -> conv encoder -> head -> bps."""
+
+    name: ClassVar[str] = "neural"
+    description: ClassVar[str] = "dilated causal conv encoder + head predicting the forward move (bps)"
+    defaults: ClassVar[Mapping[str, float]] = {
+        "epochs": 4.0,  # max passes (early stopping on the validation rows)
+        "hidden": 32.0,  # conv channels
+        "embed_dim": 16.0,  # embedding size
+        "head_hidden": 16.0,  # head hidden units
+    }
+
+    def _encoder_config(self, n_features: int) -> EncoderConfig:
+        return EncoderConfig(
+            n_features=n_features,
+            window=WINDOW_BARS,
+            hidden=int(self.params["hidden"]),
+            embed_dim=int(self.params["embed_dim"]),
+            head_hidden=int(self.params["head_hidden"]),
+        )
+
+    def _train(
+        self,
+        frame: pl.DataFrame,
+        normaliser: Normaliser,
+        y: np.ndarray,
+        fit_rows: np.ndarray,
+        valid_rows: np.ndarray,
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        enc_cfg = self._encoder_config(len(normaliser.columns))
+        fit = make_windows(frame, normaliser, WINDOW_BARS, rows=fit_rows, targets=y)
+        valid = make_windows(frame, normaliser, WINDOW_BARS, rows=valid_rows, targets=y)
+        cfg = TrainConfig(
+            encoder=enc_cfg, epochs=int(self.params["epochs"]), threads=int(self.params["nthread"])
+        )
+        trained = train_encoder(
+            {"COIN": (fit.X, fit.y)}, {"COIN": (valid.X, valid.y)}, cfg, "cpu", int(self.params["seed"])
+        )
+        tensors = {k: v.numpy() for k, v in trained.state_dict().items()}
+        meta = {
+            "encoder_config": enc_cfg.to_dict(),
+            "best_epoch": trained.best_epoch,
+            "epochs_run": len(trained.history),
+        }
+        return tensors, meta
+
+    def _predict(
+        self,
+        frame: pl.DataFrame,
+        normaliser: Normaliser,
+        tensors: Mapping[str, np.ndarray],
+        state: Mapping[str, Any],
+    ) -> np.ndarray:
+        enc_cfg = EncoderConfig.from_dict(dict(state["encoder_config"]))
+        encoder = SharedEncoder(enc_cfg)
+        encoder.load_state_dict(_sub(tensors, "encoder."))
+        heads = CoinHeads(1, enc_cfg.embed_dim, enc_cfg.head_hidden)
+        heads.load_state_dict(_sub(tensors, "heads."))
+        windows = make_windows(frame, normaliser, enc_cfg.window)
+        out = np.full(frame.height, np.nan)
+        if len(windows):
+            out[windows.rows] = predict(encoder, heads, windows.X, 0, "cpu")
+        return out
+
+
+class XGBoostEngine(_LearnedMoveEngine):
+    """Per-coin gradient-boosted trees on the bar's normalised features (+ embeddings of a shared encoder).
+
+    Pass `encoder` (a trained SharedEncoder whose n_features matches this engine's columns) to add
+    its embeddings as inputs; its weights are then stored with the booster so `signal` needs nothing else.
+    """
+
+    name: ClassVar[str] = "xgboost"
+    description: ClassVar[str] = "per-coin XGBoost regression of the forward move (bps) on features"
+    defaults: ClassVar[Mapping[str, float]] = {
+        "n_rounds": 300.0,  # max boosting rounds (early stopping on the validation rows)
+        "max_depth": 4.0,  # tree depth
+    }
+
+    def __init__(
+        self,
+        *,
+        weight_store: WeightStore | None = None,
+        encoder: SharedEncoder | None = None,
+        **params: float,
+    ) -> None:
+        super().__init__(weight_store=weight_store, **params)
+        self.encoder = encoder
+
+    def _inputs(
+        self, frame: pl.DataFrame, normaliser: Normaliser, encoder: SharedEncoder | None, window: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """-> ([n, k] inputs, [n] bool scoreable)."""
+        z = normaliser.apply(feature_matrix(frame, normaliser.columns))  # [n, F]
+        ok = usable_rows(frame, normaliser.columns)
+        if encoder is None:
+            return xgb_inputs(np.nan_to_num(z)), ok
+        windows = make_windows(frame, normaliser, window)
+        emb = np.zeros((frame.height, encoder.config.embed_dim), dtype=np.float32)
+        if len(windows):
+            emb[windows.rows] = embed(encoder, windows.X, "cpu")
+        ok = np.zeros(frame.height, dtype=bool)
+        ok[windows.rows] = True
+        return xgb_inputs(np.nan_to_num(z), emb), ok
+
+    def _train(
+        self,
+        frame: pl.DataFrame,
+        normaliser: Normaliser,
+        y: np.ndarray,
+        fit_rows: np.ndarray,
+        valid_rows: np.ndarray,
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        encoder = self.encoder
+        if encoder is not None and encoder.config.n_features != len(normaliser.columns):
+            raise ValueError(
+                f"encoder expects {encoder.config.n_features} features but this frame gives "
+                f"{len(normaliser.columns)} ({list(normaliser.columns)})"
+            )
+        window = encoder.config.window if encoder is not None else 1
+        X, ok = self._inputs(frame, normaliser, encoder, window)
+        fit, valid = fit_rows & ok, valid_rows & ok
+        cfg = XGBConfig(n_rounds=int(self.params["n_rounds"]), max_depth=int(self.params["max_depth"]))
+        model = train_xgb(
+            X[fit],
+            y[fit],
+            X[valid],
+            y[valid],
+            cfg,
+            seed=int(self.params["seed"]),
+            nthread=int(self.params["nthread"]),
+        )
+        tensors = {"xgboost.json": booster_to_tensor(model.booster).numpy()}
+        meta: dict[str, Any] = {"xgboost": model.meta(), "uses_embeddings": encoder is not None}
+        if encoder is not None:
+            tensors.update(
+                {f"encoder.{k}": v.detach().cpu().numpy() for k, v in encoder.state_dict().items()}
+            )
+            meta["encoder_config"] = encoder.config.to_dict()
+        return tensors, meta
+
+    def _predict(
+        self,
+        frame: pl.DataFrame,
+        normaliser: Normaliser,
+        tensors: Mapping[str, np.ndarray],
+        state: Mapping[str, Any],
+    ) -> np.ndarray:
+        encoder = None
+        if state.get("uses_embeddings"):
+            encoder = SharedEncoder(EncoderConfig.from_dict(dict(state["encoder_config"])))
+            encoder.load_state_dict(_sub(tensors, "encoder."))
+        window = encoder.config.window if encoder is not None else 1
+        X, ok = self._inputs(frame, normaliser, encoder, window)
+        booster = booster_from_tensor(np.asarray(tensors["xgboost.json"]))
+        out = np.full(frame.height, np.nan)
+        if ok.any():
+            out[ok] = xgb_predict(booster, X[ok], int(self.params["nthread"]))
+        return out
+
+
+def _sub(tensors: Mapping[str, np.ndarray], prefix: str) -> dict[str, torch.Tensor]:
+    return {
+        k[len(prefix) :]: torch.from_numpy(np.array(v)) for k, v in tensors.items() if k.startswith(prefix)
+    }
