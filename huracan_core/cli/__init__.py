@@ -7,6 +7,7 @@ import typer
 from huracan_core.cli import config_cmd, daily, data
 from huracan_core.cli import db as db_cmd
 from huracan_core.cli.regimes import regimes_command
+from huracan_core.cli.research import backtest_command, lookahead_command
 
 app = typer.Typer(
     name="huracan",
@@ -19,6 +20,8 @@ app.add_typer(db_cmd.app, name="db")
 app.add_typer(data.app, name="data")
 app.command("daily")(daily.daily)
 app.command("regimes")(regimes_command)
+app.command("backtest")(backtest_command)
+app.command("lookahead")(lookahead_command)
 
 
 def main() -> None:

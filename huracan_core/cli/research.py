@@ -1,0 +1,199 @@
+"""`huracan backtest` and `huracan lookahead`: the research path on real or synthetic candles.
+
+Both read candles the way the engine does (source from config or flags, data gates applied) and call the
+same library functions the engine calls; this module only loads, formats and writes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.table import Table
+
+from huracan_core.cli.common import (
+    ConfigOpt,
+    LakeOpt,
+    SourceOpt,
+    SymbolsOpt,
+    TimeframeOpt,
+    config_from,
+    console,
+    err_console,
+    friendly_errors,
+)
+from huracan_core.config import HuracanConfig
+from huracan_core.timeframe import timeframe_ms
+
+DaysOpt = Annotated[int | None, typer.Option("--days", help="Days of history (default: engine.lookback_days).")]
+EndOpt = Annotated[
+    str | None,
+    typer.Option("--end", help="Last bar (UTC date/time); default: the newest bar of a lake, else now."),
+]
+
+
+def _load(config: HuracanConfig, days: int | None, end: str | None) -> tuple[list[str], dict, dict[str, str]]:
+    """Symbols, their gated candles (references included when available) and skip reasons."""
+    from huracan_core.engine.candles_step import TrainingWindow, prepare_candles
+    from huracan_core.evaluation.research import REFERENCE_CLOSES
+    from huracan_core.market import LakeSource, open_source, resolve_universe
+
+    source = open_source(config)
+    timeframe = config.general.timeframe
+    symbols = resolve_universe(config.general.symbols, source, timeframe)
+    if end is not None:
+        moment = datetime.fromisoformat(end)
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    elif config.data.source == "lake":
+        lake = LakeSource(config.data.lake_dir)
+        lasts = [lake.last_timestamp(s, timeframe) for s in symbols]
+        newest = max((t for t in lasts if t is not None), default=None)
+        moment = (
+            datetime.fromtimestamp((newest + timeframe_ms(timeframe)) / 1000, UTC)
+            if newest is not None
+            else datetime.now(UTC)
+        )
+    else:
+        moment = datetime.now(UTC)
+    window = TrainingWindow.ending_at(moment, days or config.engine.lookback_days, timeframe)
+    available = set(source.list_symbols(timeframe))
+    wanted = list(symbols) + [r for r in REFERENCE_CLOSES if r not in symbols and r in available]
+    outcome = prepare_candles(config, wanted, window, source=source)
+    skipped = {s: r for s, r in {**outcome.skipped, **outcome.failed}.items() if s in symbols}
+    return list(symbols), outcome.candles, skipped
+
+
+@friendly_errors
+def backtest_command(
+    config: ConfigOpt = None,
+    symbols: SymbolsOpt = None,
+    source: SourceOpt = None,
+    lake: LakeOpt = None,
+    timeframe: TimeframeOpt = None,
+    days: DaysOpt = None,
+    end: EndOpt = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for metrics.json and trades.parquet.")] = Path(
+        "backtest_out"
+    ),
+    folds: Annotated[int, typer.Option("--folds", help="Walk-forward folds.")] = 4,
+    plot: Annotated[bool, typer.Option("--plot", help="Also write an equity and drawdown PNG.")] = False,
+) -> None:
+    """Walk-forward, out-of-sample backtest of the 21 rule engines through the combiner and the decision."""
+    from huracan_core.alphas.registry import all_engines
+    from huracan_core.decision import DecisionSettings
+    from huracan_core.evaluation.research import (
+        REFERENCE_CLOSES,
+        WalkForwardSettings,
+        build_research_frame,
+        evaluate_walk_forward,
+    )
+
+    cfg = config_from(config, source=source, lake=lake, symbols=symbols, timeframe=timeframe)
+    names, candles, skipped = _load(cfg, days, end)
+    refs = {s: candles[s] for s in REFERENCE_CLOSES if s in candles}
+    out.mkdir(parents=True, exist_ok=True)
+    table = Table(title=f"Out-of-sample backtest after costs ({cfg.general.timeframe})")
+    for column in ("symbol", "net %", "gross %", "sharpe", "max DD %", "trades", "hit %", "costs bps"):
+        table.add_column(column, justify="right" if column != "symbol" else "left")
+    summary: dict[str, object] = {"config_hash": cfg.config_hash(), "symbols": {}, "skipped": skipped}
+    for symbol in names:
+        if symbol not in candles:
+            err_console.print(f"⚠️ {symbol}: {skipped.get(symbol, 'no candles')}")
+            continue
+        rf = build_research_frame(candles[symbol], symbol, cfg.general.timeframe, refs=refs, cost_config=cfg.costs)
+        ev = evaluate_walk_forward(
+            rf, all_engines(), decision=DecisionSettings.from_config(cfg), settings=WalkForwardSettings(n_folds=folds)
+        )
+        folder = out / symbol
+        folder.mkdir(exist_ok=True)
+        metrics = {"symbol": symbol, "timeframe": cfg.general.timeframe, "config_hash": cfg.config_hash(),
+                   "recipe_hash": rf.recipe.hash(), **ev.metrics}
+        (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+        ev.trades.write_parquet(folder / "trades.parquet")
+        if plot:
+            _plot(ev.bars, symbol, folder / "equity.png")
+        m = ev.metrics
+        summary["symbols"][symbol] = {k: m.get(k) for k in ("net_pnl_pct", "sharpe", "trades", "max_drawdown_pct")}  # type: ignore[index]
+        table.add_row(
+            symbol, _fmt(m.get("net_pnl_pct")), _fmt(m.get("gross_pnl_pct")), _fmt(m.get("sharpe")),
+            _fmt(m.get("max_drawdown_pct")), str(m.get("trades", 0)), _fmt(_pct(m.get("hit_rate"))),
+            _fmt(m.get("fees_bps")),
+        )
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    console.print(table)
+    console.print(f"Written to {out.resolve()} (metrics.json and trades.parquet per symbol).", highlight=False)
+
+
+@friendly_errors
+def lookahead_command(
+    config: ConfigOpt = None,
+    symbols: SymbolsOpt = None,
+    source: SourceOpt = None,
+    lake: LakeOpt = None,
+    timeframe: TimeframeOpt = None,
+    days: Annotated[int, typer.Option("--days", help="Days of history to cut.")] = 20,
+    end: EndOpt = None,
+    cuts: Annotated[int, typer.Option("--cuts", help="Cut points per symbol.")] = 6,
+) -> None:
+    """Recompute features, every engine and the decisions on data cut at many points; exit 1 on any leak."""
+    from huracan_core.alphas.registry import all_engines
+    from huracan_core.decision import DecisionSettings
+    from huracan_core.evaluation.lookahead import analyse_symbol
+    from huracan_core.evaluation.research import REFERENCE_CLOSES
+    from huracan_core.market.candles import format_ms
+
+    cfg = config_from(config, source=source, lake=lake, symbols=symbols, timeframe=timeframe)
+    names, candles, skipped = _load(cfg, days, end)
+    refs = {s: candles[s] for s in REFERENCE_CLOSES if s in candles}
+    found = 0
+    for symbol in names:
+        if symbol not in candles:
+            err_console.print(f"⚠️ {symbol}: {skipped.get(symbol, 'no candles')}")
+            continue
+        report = analyse_symbol(
+            candles[symbol], symbol, cfg.general.timeframe, refs=refs, engines=all_engines(),
+            decision=DecisionSettings.from_config(cfg), n_cuts=cuts, cost_config=cfg.costs,
+        )
+        if report.clean:
+            console.print(f"✅ {symbol}: no lookahead in {report.columns_checked} columns at {len(report.cuts)} cuts")
+            continue
+        found += len(report.leaks)
+        console.print(f"❌ {symbol}: {len(report.leaking_columns())} columns read the future")
+        for leak in report.leaks:
+            console.print(
+                f"   {leak.name}: {leak.check} at cut {format_ms(leak.cut)}, first differs at {format_ms(leak.first_diff)}",
+                highlight=False, markup=False,
+            )
+    if found:
+        raise typer.Exit(1)
+
+
+def _fmt(value: object) -> str:
+    return "-" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def _pct(value: object) -> float | None:
+    return None if value is None else float(value) * 100  # type: ignore[arg-type]
+
+
+def _plot(bars: pl.DataFrame, symbol: str, path: Path) -> None:
+    """Equity and drawdown, OOS bars only, after costs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    times = [datetime.fromtimestamp(t / 1000, UTC) for t in bars["timestamp"].to_list()]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, height_ratios=(3, 1))
+    top.plot(times, bars["equity"].to_numpy(), lw=1)
+    top.set_title(f"{symbol}: out-of-sample equity after costs")
+    top.set_ylabel("equity")
+    bottom.fill_between(times, bars["drawdown"].to_numpy() * 100, 0, color="tab:red", alpha=0.4)
+    bottom.set_ylabel("drawdown %")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
