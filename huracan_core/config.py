@@ -102,6 +102,9 @@ class DataConfig(_Section):
     lake_dir: str = "lake"
     # Seed of the synthetic market; same seed, same candles.
     synthetic_seed: int = 7
+    # Which synthetic market: the regime-switching demo market, a driftless random walk (no edge at all),
+    # or a random walk with a planted time-of-day edge. The last two exist for the honesty tests.
+    synthetic_variant: Literal["regimes", "no_edge", "planted_edge"] = "regimes"
     gates: DataGatesConfig = Field(default_factory=DataGatesConfig)
 
     @field_validator("exchange")

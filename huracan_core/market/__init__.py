@@ -63,7 +63,12 @@ def open_source(
     ccxt exchange object), lake, or synthetic (seed config.data.synthetic_seed). Never a silent swap."""
     kind = config.data.source
     if kind == "synthetic":
-        return SyntheticSource(config.data.synthetic_seed)
+        variant = config.data.synthetic_variant
+        if variant == "planted_edge":
+            from huracan_core.market.planted import PlantedEdgeSource
+
+            return PlantedEdgeSource(config.data.synthetic_seed)
+        return SyntheticSource(config.data.synthetic_seed, no_edge=variant == "no_edge")
     if kind == "lake":
         return open_lake(config, lake)
     # ccxt is imported here so that lake- and synthetic-only users do not pay for it.
