@@ -115,6 +115,16 @@ class DataConfig(_Section):
         return value
 
 
+class PromotionGatesConfig(_Section):
+    """What an out-of-sample, after-cost result must show before a model may become champion."""
+
+    min_oos_trades: int = Field(default=10, ge=1)
+    # Net PnL after costs must be strictly above this (percent over the OOS window).
+    min_net_pnl_pct: float = 0.0
+    min_sharpe: float = 0.5
+    max_drawdown_pct: float = Field(default=20.0, gt=0, le=100)
+
+
 class EngineConfig(_Section):
     lookback_days: int = Field(default=180, ge=1, le=3650)
     # Seed's knob: how many training tasks may run at once in parallel mode.
@@ -127,6 +137,19 @@ class EngineConfig(_Section):
     # Per-coin timeout in minutes: a worker over it is killed, not left running beside its retry.
     timeout_minutes: float = Field(default=30.0, gt=0)
     retries: int = Field(default=2, ge=0, le=10)
+    # Seconds before the first retry of a failed coin (doubled for each later retry).
+    retry_backoff_seconds: float = Field(default=10.0, ge=0)
+    # Walk-forward folds of the out-of-sample evaluation.
+    folds: int = Field(default=4, ge=1, le=20)
+    # Bars a traded decision is held (the trade's horizon).
+    hold_bars: int = Field(default=8, ge=1, le=1000)
+    # OOS signals an engine needs in a regime before the regime gate may allow it there.
+    min_signals: int = Field(default=30, ge=1)
+    # Seed of every random choice in training; the same seed on CPU gives the same model.
+    seed: int = 42
+    # auto: CUDA when present, else CPU.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    gates: PromotionGatesConfig = Field(default_factory=PromotionGatesConfig)
 
 
 class CostsConfig(_Section):

@@ -14,11 +14,13 @@ from huracan_core.alphas.base import (
 from huracan_core.alphas.calibration import apply_calibration, calibrate_sides, forward_move_bps
 from huracan_core.alphas.registry import (
     ENGINES,
+    RULE_ENGINES,
     EngineRun,
     all_engines,
     check_signals,
     fit_engine_fenced,
     fit_states,
+    rule_engines,
     run_engine_fenced,
     run_engines,
 )
@@ -27,6 +29,7 @@ from huracan_core.alphas.rule import RuleEngine
 __all__ = [
     "ALL_REGIMES",
     "ENGINES",
+    "RULE_ENGINES",
     "SIGNAL_COLUMNS",
     "SIGNAL_SCHEMA",
     "AlphaEngine",
@@ -43,6 +46,7 @@ __all__ = [
     "fit_engine_fenced",
     "fit_states",
     "forward_move_bps",
+    "rule_engines",
     "run_engine_fenced",
     "run_engines",
     "signal_frame",

@@ -8,7 +8,7 @@ floor, edge_bps = pred, confidence = |pred| / (|pred| + validation MAE).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,7 +24,7 @@ from huracan_core.alphas.base import (
 )
 from huracan_core.alphas.calibration import forward_move_bps
 from huracan_core.models.encoder import CoinHeads, EncoderConfig, SharedEncoder
-from huracan_core.models.train import TrainConfig, embed, predict, train_encoder
+from huracan_core.models.train import TrainConfig, embed, predict, train_encoder, train_heads
 from huracan_core.models.windows import Normaliser, feature_matrix, make_windows, usable_rows
 from huracan_core.models.xgb import (
     XGBConfig,
@@ -91,9 +91,28 @@ class _LearnedMoveEngine(LearnedEngine):
         "nthread": 1.0,  # CPU threads for training
     }
 
-    def __init__(self, *, weight_store: WeightStore | None = None, **params: float) -> None:
+    def __init__(
+        self,
+        *,
+        weight_store: WeightStore | None = None,
+        encoder: SharedEncoder | None = None,
+        columns: Sequence[str] | None = None,
+        **params: float,
+    ) -> None:
         # A default in-memory store keeps `cls()` working for the registry's all_engines().
         super().__init__(weight_store=weight_store or InMemoryWeightStore(), **params)
+        # The nightly engine passes the shared encoder (trained on all coins) and the exact feature
+        # columns it was trained on, so every coin's engine reads the same inputs in the same order.
+        self.encoder = encoder
+        self.fixed_columns = list(columns) if columns is not None else None
+        if (
+            encoder is not None
+            and self.fixed_columns is not None
+            and len(self.fixed_columns) != encoder.config.n_features
+        ):
+            raise ValueError(
+                f"{self.name}: encoder expects {encoder.config.n_features} features, got {len(self.fixed_columns)} columns"
+            )
         self.last_tensors: dict[str, torch.Tensor] = {}  # weights of the latest fit, for the bundle
 
     # --- to implement -------------------------------------------------------------------------
@@ -120,6 +139,8 @@ class _LearnedMoveEngine(LearnedEngine):
 
     # --- contract -----------------------------------------------------------------------------
     def _columns(self, frame: pl.DataFrame) -> list[str]:
+        if self.fixed_columns is not None:
+            return list(self.fixed_columns)
         present = [
             c
             for c in self.optional_inputs
@@ -131,10 +152,11 @@ class _LearnedMoveEngine(LearnedEngine):
         state = self.base_state(frame)
         state["trained"] = False
         self.last_tensors = {}
-        if state["missing_inputs"]:
-            state["reason"] = f"missing inputs {state['missing_inputs']}"
-            return state
         columns = self._columns(frame)
+        missing = [c for c in columns if c not in frame.columns or frame[c].null_count() == frame.height]
+        if state["missing_inputs"] or missing:
+            state["reason"] = f"missing inputs {state['missing_inputs'] or missing}"
+            return state
         y = forward_move_bps(frame, self.horizon_bars).cast(pl.Float64).fill_null(np.nan).to_numpy()
         usable = usable_rows(frame, columns) & np.isfinite(y)
         rows = np.flatnonzero(usable)
@@ -238,6 +260,8 @@ class NeuralEngine(_LearnedMoveEngine):
         fit_rows: np.ndarray,
         valid_rows: np.ndarray,
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        if self.encoder is not None:
+            return self._train_head_on_shared(frame, normaliser, y, fit_rows, valid_rows)
         enc_cfg = self._encoder_config(len(normaliser.columns))
         fit = make_windows(frame, normaliser, WINDOW_BARS, rows=fit_rows, targets=y)
         valid = make_windows(frame, normaliser, WINDOW_BARS, rows=valid_rows, targets=y)
@@ -250,6 +274,41 @@ class NeuralEngine(_LearnedMoveEngine):
         tensors = {k: v.numpy() for k, v in trained.state_dict().items()}
         meta = {
             "encoder_config": enc_cfg.to_dict(),
+            "best_epoch": trained.best_epoch,
+            "epochs_run": len(trained.history),
+        }
+        return tensors, meta
+
+    def _train_head_on_shared(
+        self,
+        frame: pl.DataFrame,
+        normaliser: Normaliser,
+        y: np.ndarray,
+        fit_rows: np.ndarray,
+        valid_rows: np.ndarray,
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """This coin's head on the frozen shared encoder: embeddings once, then a small head fit."""
+        encoder = self.encoder
+        assert encoder is not None
+        enc_cfg = encoder.config
+        fit = make_windows(frame, normaliser, enc_cfg.window, rows=fit_rows, targets=y)
+        valid = make_windows(frame, normaliser, enc_cfg.window, rows=valid_rows, targets=y)
+        cfg = TrainConfig(encoder=enc_cfg, threads=int(self.params["nthread"]))
+        trained = train_heads(
+            encoder,
+            {"COIN": (fit.X, fit.y)},
+            {"COIN": (valid.X, valid.y)},
+            cfg,
+            "cpu",
+            int(self.params["seed"]),
+        )
+        tensors = {f"encoder.{k}": v.detach().cpu().numpy() for k, v in encoder.state_dict().items()}
+        tensors.update(
+            {f"heads.{k}": v.detach().cpu().numpy() for k, v in trained.heads.state_dict().items()}
+        )
+        meta = {
+            "encoder_config": enc_cfg.to_dict(),
+            "shared_encoder": True,
             "best_epoch": trained.best_epoch,
             "epochs_run": len(trained.history),
         }
@@ -287,16 +346,6 @@ class XGBoostEngine(_LearnedMoveEngine):
         "n_rounds": 300.0,  # max boosting rounds (early stopping on the validation rows)
         "max_depth": 4.0,  # tree depth
     }
-
-    def __init__(
-        self,
-        *,
-        weight_store: WeightStore | None = None,
-        encoder: SharedEncoder | None = None,
-        **params: float,
-    ) -> None:
-        super().__init__(weight_store=weight_store, **params)
-        self.encoder = encoder
 
     def _inputs(
         self, frame: pl.DataFrame, normaliser: Normaliser, encoder: SharedEncoder | None, window: int
@@ -374,3 +423,6 @@ def _sub(tensors: Mapping[str, np.ndarray], prefix: str) -> dict[str, torch.Tens
     return {
         k[len(prefix) :]: torch.from_numpy(np.array(v)) for k, v in tensors.items() if k.startswith(prefix)
     }
+
+
+LEARNED_ENGINES: tuple[type[LearnedEngine], ...] = (XGBoostEngine, NeuralEngine)

@@ -22,6 +22,7 @@ from huracan_core.alphas.cross_asset import (
     FundingEngine,
     LeaderEngine,
 )
+from huracan_core.alphas.learned import LEARNED_ENGINES
 from huracan_core.alphas.reversion import (
     DivergenceEngine,
     MeanReversionZscoreEngine,
@@ -66,14 +67,26 @@ _RULE_ENGINES: tuple[type[AlphaEngine], ...] = (
     MeanReversionZscoreEngine,
 )
 
-ENGINES: dict[str, type[AlphaEngine]] = {cls.name: cls for cls in _RULE_ENGINES}
-if len(ENGINES) != len(_RULE_ENGINES):  # pragma: no cover - a duplicate name is a programming error
+RULE_ENGINES: dict[str, type[AlphaEngine]] = {cls.name: cls for cls in _RULE_ENGINES}
+ENGINES: dict[str, type[AlphaEngine]] = {**RULE_ENGINES, **{cls.name: cls for cls in LEARNED_ENGINES}}
+if len(ENGINES) != len(_RULE_ENGINES) + len(
+    LEARNED_ENGINES
+):  # pragma: no cover - a duplicate name is a programming error
     raise RuntimeError("two alpha engines share a name")
 
 
 def all_engines() -> list[AlphaEngine]:
-    """Fresh instances (default parameters) of every registered engine, in the registry's order."""
+    """Fresh instances (default parameters) of all 23 engines, in the registry's order (learned last).
+
+    The learned engines built this way train their own small encoder per coin; the nightly engine
+    builds them with the shared encoder instead (see `huracan_core.engine.train`).
+    """
     return [cls() for cls in ENGINES.values()]
+
+
+def rule_engines() -> list[AlphaEngine]:
+    """Fresh instances of the 21 rule engines (no training: calibration only)."""
+    return [cls() for cls in RULE_ENGINES.values()]
 
 
 def check_signals(name: str, out: Any, rows: int) -> pl.DataFrame:

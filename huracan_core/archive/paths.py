@@ -6,6 +6,7 @@ Layout (root is a local folder or s3://bucket/prefix):
     champion/SYMBOL/latest.json   champion/champion.json   champion/promotions.json
     summaries/daily/YYYY-MM-DD.json   reports/YYYY-MM-DD/daily_report.json
     live_logs/trades/YYYYMMDD.parquet   control/symbols_selector.json   engine_status.json   logs/
+    encoders/YYYYMMDD_HHMMSSZ/ (shared encoder of a nightly run)   engine_runs/YYYYMMDD_HHMMSSZ/ (resume ledger)
 The candle lake has its own root: candles/<timeframe>/<SYMBOL>.parquet.
 """
 
@@ -90,6 +91,25 @@ def engine_status() -> str:
 
 def archive_log(name: str) -> str:
     return f"logs/{name}"
+
+
+def encoder_dir(model_id: str) -> str:
+    """The shared encoder trained by one nightly run (all coins), which that run's bundles embed."""
+    return f"encoders/{_model_id(model_id)}"
+
+
+def encoders_root() -> str:
+    return "encoders"
+
+
+def engine_ledger(as_of_id: str) -> str:
+    """Resume ledger of one nightly run: which coins are done for that as-of."""
+    return f"engine_runs/{_model_id(as_of_id)}/ledger.json"
+
+
+def engine_run_dir(as_of_id: str) -> str:
+    """Small JSON hand-offs between the nightly steps of one as-of (plan, candle verdicts, results)."""
+    return f"engine_runs/{_model_id(as_of_id)}"
 
 
 def lake_candles(timeframe: str, symbol: str) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from huracan_core.alphas import ENGINES, apply_calibration, calibrate_sides, forward_move_bps
+from huracan_core.alphas import RULE_ENGINES, apply_calibration, calibrate_sides, forward_move_bps
 from tests.stubs.alpha_frames import add_features, candles_from_closes
 
 
@@ -60,7 +60,7 @@ def test_fading_a_steady_uptrend_calibrates_a_positive_price_move_on_the_short_s
     rng = np.random.default_rng(5)
     closes = 100 * np.exp(np.cumsum(0.004 + rng.normal(0, 0.003, 2000)))
     frame = add_features(candles_from_closes(closes))
-    engine = ENGINES["mean_reversion_zscore"]()
+    engine = RULE_ENGINES["mean_reversion_zscore"]()
     state = engine.fit(frame)
     assert state["short_active"] and state["edge_short_bps"] > 0
     out = engine.signal(frame, state).filter(pl.col("direction") == -1)
@@ -71,7 +71,7 @@ def test_trend_calibrated_on_a_clean_uptrend_has_a_positive_long_edge() -> None:
     rng = np.random.default_rng(2)
     closes = 100 * np.exp(np.cumsum(0.003 + rng.normal(0, 0.001, 600)))
     frame = add_features(candles_from_closes(closes))
-    state = ENGINES["trend"]().fit(frame)
+    state = RULE_ENGINES["trend"]().fit(frame)
     assert state["long_active"] and state["edge_long_bps"] > 0
     assert not state["short_active"] and state["n_short"] == 0
     assert math.isclose(state["hit_long"], 1.0)

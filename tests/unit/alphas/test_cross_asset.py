@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from huracan_core.alphas import ENGINES
+from huracan_core.alphas import RULE_ENGINES
 from tests.stubs.alpha_frames import add_features, candles_from_closes, noisy_path, rule_signal
 
 
@@ -19,21 +19,21 @@ def _coin_vs_btc(coin_drift: float, *, n: int = 300) -> pl.DataFrame:
 
 
 def test_leader_goes_long_a_coin_strongly_outperforming_btc() -> None:
-    out = rule_signal(ENGINES["leader"](), _coin_vs_btc(0.003))
+    out = rule_signal(RULE_ENGINES["leader"](), _coin_vs_btc(0.003))
     assert out["direction"][-1] == 1 and out["confidence"][-1] > 0.5
 
 
 def test_leader_goes_short_a_coin_strongly_lagging_btc() -> None:
-    assert rule_signal(ENGINES["leader"](), _coin_vs_btc(-0.003))["direction"][-1] == -1
+    assert rule_signal(RULE_ENGINES["leader"](), _coin_vs_btc(-0.003))["direction"][-1] == -1
 
 
 def test_leader_has_no_view_on_btc_itself_and_abstains_without_btc() -> None:
     btc = candles_from_closes(noisy_path(300, drift=0.002, vol=0.003, seed=10))
     on_itself = add_features(btc, btc=btc)
-    assert (rule_signal(ENGINES["leader"](), on_itself)["direction"] == 0).all()
+    assert (rule_signal(RULE_ENGINES["leader"](), on_itself)["direction"] == 0).all()
     alone = add_features(btc)
     assert "rs_btc_96" not in alone.columns
-    assert (rule_signal(ENGINES["leader"](), alone)["direction"] == 0).all()
+    assert (rule_signal(RULE_ENGINES["leader"](), alone)["direction"] == 0).all()
 
 
 def _tied_pair(last_gap: float, *, n: int = 300) -> pl.DataFrame:
@@ -47,11 +47,11 @@ def _tied_pair(last_gap: float, *, n: int = 300) -> pl.DataFrame:
 
 
 def test_correlation_fades_a_coin_that_ran_ahead_of_its_correlated_reference() -> None:
-    out = rule_signal(ENGINES["correlation"](), _tied_pair(0.04))
+    out = rule_signal(RULE_ENGINES["correlation"](), _tied_pair(0.04))
     assert out["direction"][-1] == -1
-    out = rule_signal(ENGINES["correlation"](), _tied_pair(-0.04))
+    out = rule_signal(RULE_ENGINES["correlation"](), _tied_pair(-0.04))
     assert out["direction"][-1] == 1
-    assert rule_signal(ENGINES["correlation"](), _tied_pair(0.0))["direction"][-1] == 0
+    assert rule_signal(RULE_ENGINES["correlation"](), _tied_pair(0.0))["direction"][-1] == 0
 
 
 def test_correlation_uses_eth_when_it_is_the_more_correlated_reference() -> None:
@@ -63,13 +63,13 @@ def test_correlation_uses_eth_when_it_is_the_more_correlated_reference() -> None
     eth_frame = add_features(
         swapped.select("timestamp", "open", "high", "low", "close", "volume"), btc=unrelated, eth=eth
     )
-    assert rule_signal(ENGINES["correlation"](), swapped)["direction"][-1] == 0
-    assert rule_signal(ENGINES["correlation"](), eth_frame)["direction"][-1] == -1
+    assert rule_signal(RULE_ENGINES["correlation"](), swapped)["direction"][-1] == 0
+    assert rule_signal(RULE_ENGINES["correlation"](), eth_frame)["direction"][-1] == -1
 
 
 def test_funding_abstains_without_a_funding_rate_column() -> None:
     frame = add_features(candles_from_closes(noisy_path(200)))
-    engine = ENGINES["funding"]()
+    engine = RULE_ENGINES["funding"]()
     out = rule_signal(engine, frame)
     assert (out["direction"] == 0).all() and (out["confidence"] == 0).all()
     assert engine.missing_inputs(frame) == ("funding_rate",)
@@ -78,7 +78,7 @@ def test_funding_abstains_without_a_funding_rate_column() -> None:
 def test_funding_shorts_when_longs_pay_and_buys_when_shorts_pay() -> None:
     frame = add_features(candles_from_closes(noisy_path(200)))
     rates = np.concatenate([np.full(100, 3e-4), np.full(50, -3e-4), np.full(50, 1e-5)])
-    out = rule_signal(ENGINES["funding"](), frame.with_columns(funding_rate=pl.Series(rates)))
+    out = rule_signal(RULE_ENGINES["funding"](), frame.with_columns(funding_rate=pl.Series(rates)))
     direction = out["direction"].to_numpy()
     assert (direction[:100] == -1).all()  # positive funding: shorts RECEIVE it
     assert (direction[100:150] == 1).all()
@@ -87,7 +87,7 @@ def test_funding_shorts_when_longs_pay_and_buys_when_shorts_pay() -> None:
 
 def test_cross_sectional_abstains_without_the_rank_column_and_follows_it_when_present() -> None:
     frame = add_features(candles_from_closes(noisy_path(100)))
-    engine = ENGINES["cross_sectional"]()
+    engine = RULE_ENGINES["cross_sectional"]()
     assert (rule_signal(engine, frame)["direction"] == 0).all()
     ranks = np.concatenate([np.full(40, 0.9), np.full(40, -0.9), np.full(20, 0.1)])
     out = rule_signal(engine, frame.with_columns(xs_rank_ret_16=pl.Series(ranks)))

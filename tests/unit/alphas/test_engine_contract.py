@@ -9,12 +9,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from huracan_core.alphas import ALL_REGIMES, ENGINES, SIGNAL_SCHEMA, check_signals, fit_engine_fenced
+from huracan_core.alphas import ALL_REGIMES, RULE_ENGINES, SIGNAL_SCHEMA, check_signals, fit_engine_fenced
 from huracan_core.alphas.base import AlphaEngine
 from tests.stubs.alpha_causality import causality_violations, last_row_mismatches, noise_after
 from tests.stubs.alpha_frames import permissive
 
-NAMES = list(ENGINES)
+NAMES = list(RULE_ENGINES)
 
 # Columns an engine may read, exactly as RESEARCH_CONTRACTS.md names them (candles, default feature recipe,
 # frame extras). An engine reading a name outside this list would silently abstain forever.
@@ -80,7 +80,7 @@ def _cuts(signals: pl.DataFrame, lookback: int, count: int = 6) -> list[int]:
 def permissive_fits(market: pl.DataFrame) -> dict[str, tuple[AlphaEngine, dict]]:
     """Each engine with min_count 1, fitted on the whole market: every raw signal reaches the output."""
     out = {}
-    for name, cls in ENGINES.items():
+    for name, cls in RULE_ENGINES.items():
         engine = permissive(cls)
         out[name] = (engine, engine.fit(market))
     return out
@@ -94,7 +94,7 @@ def test_registry_holds_the_21_rule_engines_in_a_stable_order() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_engine_declares_regimes_inputs_horizon_and_lookback(name: str) -> None:
-    cls = ENGINES[name]
+    cls = RULE_ENGINES[name]
     assert cls.regimes and set(cls.regimes) <= ALL_REGIMES
     assert cls.inputs and all(isinstance(c, str) for c in cls.inputs)
     assert cls.horizon_bars >= 1 and cls.lookback_bars >= 1
@@ -103,13 +103,13 @@ def test_engine_declares_regimes_inputs_horizon_and_lookback(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_engine_reads_only_columns_named_in_the_contract(name: str) -> None:
-    cls = ENGINES[name]
+    cls = RULE_ENGINES[name]
     assert set(cls.inputs) | set(cls.optional_inputs) <= CONTRACT_COLUMNS
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_signal_has_the_contract_columns_dtypes_and_row_count(name: str, market: pl.DataFrame) -> None:
-    engine = ENGINES[name]()
+    engine = RULE_ENGINES[name]()
     state = fit_engine_fenced(engine, market[:1500])
     out = engine.signal(market, state)
     assert out.schema == pl.Schema(SIGNAL_SCHEMA)
@@ -143,8 +143,8 @@ def test_state_survives_a_json_round_trip_unchanged_in_effect(
 
 @pytest.mark.parametrize("name", NAMES)
 def test_engine_abstains_when_an_input_is_missing_or_all_null(name: str, market: pl.DataFrame) -> None:
-    engine = ENGINES[name]()
-    state = permissive(ENGINES[name]).fit(market)
+    engine = RULE_ENGINES[name]()
+    state = permissive(RULE_ENGINES[name]).fit(market)
     state["params"] = engine.params  # same state layout, default parameters
     column = engine.inputs[-1]
     for frame in (market.drop(column), market.with_columns(pl.lit(None, dtype=pl.Float64).alias(column))):
@@ -156,7 +156,7 @@ def test_engine_abstains_when_an_input_is_missing_or_all_null(name: str, market:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_fit_on_missing_inputs_records_them_and_signals_nothing(name: str, market: pl.DataFrame) -> None:
-    engine = ENGINES[name]()
+    engine = RULE_ENGINES[name]()
     frame = market.drop(engine.inputs[0])
     state = fit_engine_fenced(engine, frame)
     assert engine.inputs[0] in state["missing_inputs"]
@@ -165,7 +165,7 @@ def test_fit_on_missing_inputs_records_them_and_signals_nothing(name: str, marke
 
 @pytest.mark.parametrize("name", NAMES)
 def test_calibration_uses_only_the_training_window(name: str, market: pl.DataFrame) -> None:
-    engine = ENGINES[name]()
+    engine = RULE_ENGINES[name]()
     half = market.height // 2
     state = engine.fit(market[:half])
     changed = noise_after(market, half - 1, seed=3)
@@ -196,7 +196,7 @@ def test_last_row_is_the_same_when_fed_only_the_newest_lookback_rows(
 def test_a_state_from_another_engine_or_other_parameters_is_refused(name: str, market: pl.DataFrame) -> None:
     from huracan_core.alphas import EngineStateError
 
-    engine = ENGINES[name]()
+    engine = RULE_ENGINES[name]()
     state = engine.fit(market[:500])
     other = "trend" if name != "trend" else "range"
     with pytest.raises(EngineStateError, match="made by engine"):
@@ -207,4 +207,4 @@ def test_a_state_from_another_engine_or_other_parameters_is_refused(name: str, m
 
 def test_unknown_parameter_is_refused_with_the_known_ones_listed() -> None:
     with pytest.raises(ValueError, match=r"unknown parameter.*window_size.*known"):
-        ENGINES["breakout"](window_size=10)
+        RULE_ENGINES["breakout"](window_size=10)

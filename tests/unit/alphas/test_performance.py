@@ -8,7 +8,7 @@ from collections.abc import Callable
 import polars as pl
 import pytest
 
-from huracan_core.alphas import all_engines, fit_states, run_engines
+from huracan_core.alphas import fit_states, rule_engines, run_engines
 from tests.stubs.alpha_frames import market_frame
 
 # Bounds are loose multiples of what a quiet 2-core machine measures (about 0.2 s and 4 ms), so that
@@ -32,7 +32,7 @@ def big() -> pl.DataFrame:
 
 
 def test_all_engines_signal_50k_bars_well_under_the_batch_budget(big: pl.DataFrame) -> None:
-    engines = all_engines()
+    engines = rule_engines()
     states, errors = fit_states(engines, big[:25_000])
     assert errors == {}
     seconds = _best_of(2, lambda: run_engines(engines, big, states))
@@ -41,7 +41,7 @@ def test_all_engines_signal_50k_bars_well_under_the_batch_budget(big: pl.DataFra
 
 
 def test_all_engines_signal_the_newest_500_bars_in_a_few_milliseconds(big: pl.DataFrame) -> None:
-    engines = all_engines()
+    engines = rule_engines()
     states, _ = fit_states(engines, big[:25_000])
     tail = big[-500:]
     run_engines(engines, tail, states)  # warm caches once, as the live loop would

@@ -11,12 +11,12 @@ import polars as pl
 import pytest
 
 from huracan_core.alphas import (
-    ENGINES,
+    RULE_ENGINES,
     AlphaEngine,
-    all_engines,
     check_signals,
     fit_engine_fenced,
     fit_states,
+    rule_engines,
     run_engine_fenced,
     run_engines,
 )
@@ -117,7 +117,7 @@ def test_fit_errors_and_non_json_states_are_fenced(frame: pl.DataFrame) -> None:
 
 
 def test_one_failing_engine_is_set_aside_and_the_others_carry_on(market: pl.DataFrame) -> None:
-    engines = [*all_engines(), Broken("raises")]
+    engines = [*rule_engines(), Broken("raises")]
     train = market[:1500]
     states, fit_errors = fit_states(engines, train)
     assert fit_errors == {}
@@ -131,7 +131,16 @@ def test_one_failing_engine_is_set_aside_and_the_others_carry_on(market: pl.Data
 
 
 def test_all_engines_are_fresh_instances_matching_the_registry() -> None:
-    first, second = all_engines(), all_engines()
-    assert [e.name for e in first] == list(ENGINES)
+    first, second = rule_engines(), rule_engines()
+    assert [e.name for e in first] == list(RULE_ENGINES)
     assert all(a is not b for a, b in zip(first, second, strict=True))
-    assert all(isinstance(e, ENGINES[e.name]) for e in first)
+    assert all(isinstance(e, RULE_ENGINES[e.name]) for e in first)
+
+
+def test_the_registry_holds_23_engines_the_21_rules_and_the_two_learned_ones() -> None:
+    from huracan_core.alphas import ENGINES
+
+    assert len(ENGINES) == 23
+    assert list(ENGINES)[-2:] == ["xgboost", "neural"]
+    assert all(ENGINES[name].learned for name in ("xgboost", "neural"))
+    assert not any(cls.learned for cls in RULE_ENGINES.values())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from huracan_core.alphas import ENGINES, fit_engine_fenced
+from huracan_core.alphas import RULE_ENGINES, fit_engine_fenced
 from tests.stubs.alpha_frames import add_features, candles_from_closes
 
 HOUR_MS = 3_600_000
@@ -21,7 +21,7 @@ def _planted_hour(n_days: int = 120, *, hour: int = 10, bump: float = 0.005, see
 
 def test_seasonality_learns_a_planted_time_of_day_effect() -> None:
     frame = _planted_hour()
-    engine = ENGINES["seasonality"]()
+    engine = RULE_ENGINES["seasonality"]()
     state = fit_engine_fenced(engine, frame)
     active_hours = [h for h, on in enumerate(state["hour"]["active"]) if on]
     # The 4-bar forward move from rows at 06..09 UTC contains the 10:00 bar.
@@ -36,7 +36,7 @@ def test_seasonality_learns_a_planted_time_of_day_effect() -> None:
 
 def test_seasonality_needs_enough_days_before_trusting_a_bucket() -> None:
     frame = _planted_hour(n_days=20)  # fewer than min_periods=30 days per bucket
-    engine = ENGINES["seasonality"]()
+    engine = RULE_ENGINES["seasonality"]()
     state = engine.fit(frame)
     assert not any(state["hour"]["active"]) and not any(state["weekday"]["active"])
     assert (engine.signal(frame, state)["direction"] == 0).all()
@@ -59,7 +59,7 @@ def _shocks(after: float, *, n: int = 3000, seed: int = 1) -> pl.DataFrame:
 
 def test_anomaly_follows_shocks_that_kept_going_in_training() -> None:
     frame = _shocks(after=0.5)
-    engine = ENGINES["anomaly"]()
+    engine = RULE_ENGINES["anomaly"]()
     state = engine.fit(frame)
     assert state["mode_up"] == 1 and state["mode_down"] == 1
     out = engine.signal(frame, state)
@@ -71,7 +71,7 @@ def test_anomaly_follows_shocks_that_kept_going_in_training() -> None:
 
 def test_anomaly_fades_shocks_that_reverted_in_training() -> None:
     frame = _shocks(after=-0.5)
-    engine = ENGINES["anomaly"]()
+    engine = RULE_ENGINES["anomaly"]()
     state = engine.fit(frame)
     assert state["mode_up"] == -1 and state["mode_down"] == -1
     out = engine.signal(frame, state)
@@ -81,7 +81,7 @@ def test_anomaly_fades_shocks_that_reverted_in_training() -> None:
 
 def test_anomaly_without_enough_shocks_in_training_abstains() -> None:
     frame = _shocks(after=0.5)[:400]
-    engine = ENGINES["anomaly"]()
+    engine = RULE_ENGINES["anomaly"]()
     state = engine.fit(frame)
     assert state["mode_up"] == 0 and state["mode_down"] == 0
     assert (engine.signal(frame, state)["direction"] == 0).all()

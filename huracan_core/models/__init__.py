@@ -1,0 +1,75 @@
+"""Learned models: shared temporal encoder + batched per-coin heads (torch), per-coin XGBoost, bundles."""
+
+from huracan_core.models.bundle import (
+    MODEL_FILE,
+    REQUIRED_CONFIG_KEYS,
+    Bundle,
+    library_versions,
+    load_bundle,
+    save_bundle,
+    verify_bundle,
+)
+from huracan_core.models.device import pick_device, seed_everything
+from huracan_core.models.encoder import SIZES, CoinHeads, EncoderConfig, SharedEncoder
+from huracan_core.models.train import (
+    TrainConfig,
+    TrainedEncoder,
+    TrainedHeads,
+    embed,
+    encoder_throughput,
+    predict,
+    train_encoder,
+    train_heads,
+)
+from huracan_core.models.windows import CoinWindows, Normaliser, feature_columns, make_windows, usable_rows
+from huracan_core.models.xgb import (
+    XGB_TENSOR,
+    XGBConfig,
+    XGBModel,
+    booster_from_json,
+    booster_from_tensor,
+    booster_to_json,
+    booster_to_tensor,
+    train_xgb,
+    xgb_inputs,
+    xgb_predict,
+)
+
+__all__ = [
+    "MODEL_FILE",
+    "REQUIRED_CONFIG_KEYS",
+    "SIZES",
+    "XGB_TENSOR",
+    "Bundle",
+    "CoinHeads",
+    "CoinWindows",
+    "EncoderConfig",
+    "Normaliser",
+    "SharedEncoder",
+    "TrainConfig",
+    "TrainedEncoder",
+    "TrainedHeads",
+    "XGBConfig",
+    "XGBModel",
+    "booster_from_json",
+    "booster_from_tensor",
+    "booster_to_json",
+    "booster_to_tensor",
+    "embed",
+    "encoder_throughput",
+    "feature_columns",
+    "library_versions",
+    "load_bundle",
+    "make_windows",
+    "pick_device",
+    "predict",
+    "save_bundle",
+    "seed_everything",
+    "train_encoder",
+    "train_heads",
+    "train_xgb",
+    "usable_rows",
+    "verify_bundle",
+    "xgb_inputs",
+    "xgb_predict",
+]
