@@ -2,7 +2,7 @@
 
 import typer
 
-from huracan_core.cli.daily import daily
+from huracan_core.cli.engine import daily
 
 if __name__ == "__main__":
     typer.run(daily)

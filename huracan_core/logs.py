@@ -68,10 +68,14 @@ def log_file(log_dir: str | Path, *, name: str = "engine", level: int = logging.
     """Append Huracan's logs to `<log_dir>/<name>.log` while a job runs, whoever called it (CLI, Airflow)."""
     path = Path(log_dir) / f"{name}.log"
     path.parent.mkdir(parents=True, exist_ok=True)
+    loggers = [logging.getLogger(tree) for tree in LOGGER_TREES]
+    target = str(path.resolve())
+    if any(getattr(h, "baseFilename", None) == target for lg in loggers for h in lg.handlers):
+        yield path  # an outer job already writes this file: nested steps must not write every line twice
+        return
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(_UTCFormatter(FILE_FORMAT, FILE_DATEFMT))
     handler.setLevel(level)
-    loggers = [logging.getLogger(tree) for tree in LOGGER_TREES]
     previous = [logger.level for logger in loggers]
     for logger in loggers:
         if logger.level == logging.NOTSET or logger.level > level:

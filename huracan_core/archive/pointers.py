@@ -94,7 +94,8 @@ def write_pointer(
     """Move `symbol`'s champion pointer to `pointer`, atomically, if it still names `expected_model_id`.
 
     `expected_model_id` is the model the caller saw as champion (None: there was no champion) and
-    must equal `pointer["previous_model_id"]`. `verify(pointer["path"])` runs before the pointer
+    must equal `pointer["previous_model_id"]`, unless the pointer re-publishes that same model (a re-run
+    of its date), which keeps the previous_model_id it had. `verify(pointer["path"])` runs before the pointer
     moves and should raise (BundleVerificationError) for an incomplete or tampered bundle; the old
     pointer then stays. If the pointer changed since the caller looked, ConcurrentWriteError is
     raised and the file is left as the other promoter wrote it. Returns the pointer written.
@@ -102,7 +103,8 @@ def write_pointer(
     validate_pointer(pointer)
     if pointer["symbol"] != symbol:
         raise ValueError(f"champion pointer names symbol {pointer['symbol']!r} but is written for {symbol!r}")
-    if pointer["previous_model_id"] != expected_model_id:
+    refresh = pointer["model_id"] == expected_model_id  # the same model re-published (a re-run of its date)
+    if pointer["previous_model_id"] != expected_model_id and not refresh:
         raise ValueError(
             f"champion pointer for {symbol}: previous_model_id {pointer['previous_model_id']!r} "
             f"must be the expected current champion {expected_model_id!r}"

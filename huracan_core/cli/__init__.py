@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from huracan_core.cli import config_cmd, daily, data
+from huracan_core.cli import config_cmd, data, engine
 from huracan_core.cli import db as db_cmd
 from huracan_core.cli.regimes import regimes_command
 from huracan_core.cli.research import backtest_command, lookahead_command
@@ -18,7 +18,8 @@ app = typer.Typer(
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(data.app, name="data")
-app.command("daily")(daily.daily)
+app.command("daily")(engine.daily)
+app.command("engine")(engine.engine)
 app.command("regimes")(regimes_command)
 app.command("backtest")(backtest_command)
 app.command("lookahead")(lookahead_command)

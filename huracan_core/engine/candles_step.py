@@ -59,22 +59,28 @@ def prepare_candles(
     *,
     source: CandleSource | None = None,
     on_symbol: Callable[[str, str, str | None], None] | None = None,
+    fill: bool = True,
 ) -> CandlesOutcome:
     """Load and gate the candles of every symbol; one bad symbol never stops the others.
+
+    With ccxt, `fill=True` first brings the lake up to date from the exchange (the candle step);
+    `fill=False` only reads the lake (training workers, which must see exactly what that step stored).
 
     `on_symbol(symbol, verdict, reason)` is called with verdict "ok", "skipped" or "failed" so callers
     can keep engine_status.json and progress bars current.
     """
-    source = source or open_source(config)
-    outcome = CandlesOutcome(window=window, source=source.describe())
     tf = window.timeframe
-    reader: CandleSource = source
     if config.data.source == "ccxt":
         lake = LakeSource(config.data.lake_dir)
-        days = (window.end_ms - window.start_ms) / DAY_MS
-        # Fill only what the lake lacks; an unreachable exchange raises here, before anything is written.
-        source.fill_lake(lake, list(symbols), tf, days, window.end_ms)
-        reader = lake
+        if fill:
+            source = source or open_source(config)
+            days = (window.end_ms - window.start_ms) / DAY_MS
+            # Fill only what the lake lacks; an unreachable exchange raises here, before anything is written.
+            source.fill_lake(lake, list(symbols), tf, days, window.end_ms)
+        reader: CandleSource = lake
+    else:
+        reader = source or open_source(config)
+    outcome = CandlesOutcome(window=window, source=(source or reader).describe())
     for symbol in symbols:
         try:
             frame = reader.fetch(symbol, tf, window.start_ms, window.end_ms)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import threading
@@ -49,6 +50,10 @@ def worker_main(work_fn: WorkFn, batch: list[str], kwargs: dict[str, Any], conn:
         }
     conn.send_bytes(json.dumps(message).encode())
     conn.close()
+    # The result is delivered: leave at once. Interpreter shutdown with torch, polars and xgboost thread
+    # pools loaded can take seconds (or hang on a non-daemon thread), which the parent would wait out.
+    logging.shutdown()
+    os._exit(0)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -137,8 +137,13 @@ def evaluate_walk_forward(
     decision: DecisionSettings,
     settings: WalkForwardSettings | None = None,
     combiner_settings: CombinerSettings | None = None,
+    first_test_not_before_ms: int | None = None,
 ) -> Evaluation:
-    """Walk-forward OOS evaluation of `engines` through the combiner and `decide`, after costs."""
+    """Walk-forward OOS evaluation of `engines` through the combiner and `decide`, after costs.
+
+    `first_test_not_before_ms` keeps every test range after that moment: the nightly engine passes the
+    end of the shared encoder's training data, so no OOS bar was seen by the encoder either.
+    """
     settings = settings or WalkForwardSettings()
     frame = rf.frame.slice(rf.first_valid)
     costs = rf.costs.slice(rf.first_valid)
@@ -146,6 +151,9 @@ def evaluate_walk_forward(
     horizons = {e.name: e.horizon_bars for e in engines}
     max_h = max([*horizons.values(), settings.hold_bars])
     train_min = max(int(n * settings.train_frac), 50)
+    if first_test_not_before_ms is not None:
+        seen = int(np.searchsorted(frame["timestamp"].to_numpy(), first_test_not_before_ms))
+        train_min = max(train_min, seen)
     rough_test = (n - train_min) // settings.n_folds
     valid_size = max(int(rough_test * settings.valid_frac), 2 * max_h + 2)
     # The first fold's training, its validation and the purges around both come before the first test.

@@ -1,14 +1,16 @@
-"""Batch feature builder: candles (+ reference coins) -> the recipe's feature columns, in one polars query.
+"""Batch feature builder: candles (+ reference coins) -> the recipe's feature columns as a polars frame.
 
-Row t uses only rows <= t; warm-up rows are null (never back-filled) and flagged by `warmup`. The incremental
-mode (`incremental.build_latest`) runs this same code on the newest bars.
+Row t uses only rows <= t; warm-up rows are null (never back-filled) and flagged by `warmup`. The values are
+computed by the one-pass kernels of `indicators` on the candle arrays; the incremental mode
+(`incremental.build_latest`) runs this same code on the newest bars and keeps the last row.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from functools import lru_cache
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
@@ -19,226 +21,218 @@ from huracan_core.features.recipe import DEFAULT_RECIPE, FeatureRecipe
 
 log = logging.getLogger(__name__)
 
-_ROW = "_row"
-# Query optimisation pays off on long histories (common sub-expressions) but costs more than it saves on the
-# few hundred rows of the incremental mode. Polars' streaming engine is slower for this wide window query.
-_OPTIMISE_FROM_ROWS = 5_000
-_ENGINE = "in-memory"
+Arrays = dict[str, np.ndarray]
 
 
-def _optimizations(rows: int) -> pl.QueryOptFlags:
-    return pl.QueryOptFlags() if rows >= _OPTIMISE_FROM_ROWS else pl.QueryOptFlags.none()
+def _shift_ratio_minus_one(x: np.ndarray) -> np.ndarray:
+    """x_t / x_{t-1} - 1 (NaN on row 0): the 1-bar relative change."""
+    out = np.full(x.size, np.nan)
+    if x.size > 1:
+        out[1:] = x[1:] / x[:-1] - 1.0
+    return out
 
 
-def _ref_close(tag: str) -> str:
-    return f"_ref_close_{tag}"
+def _finite_emas(series: list[np.ndarray], alphas: list[float], recipe: FeatureRecipe) -> list[np.ndarray]:
+    """Finite EMAs of each series with its smoothing factor, computed in one pass."""
+    windows = [recipe.ema_window(a) for a in alphas]
+    decay, norm = zip(*(ind.ema_constants(a, w) for a, w in zip(alphas, windows, strict=True)), strict=True)
+    out = ind.finite_emas(
+        np.stack(series), np.array(alphas), np.array(windows, dtype=np.int64), np.array(decay), np.array(norm)
+    )
+    return list(out)
 
 
-def _stages(recipe: FeatureRecipe, symbol: str | None, present: frozenset[str]) -> list[dict[str, pl.Expr]]:
-    """Column definitions in dependency order: each stage reads only candle columns and earlier stages.
-
-    Staging keeps every expression shallow: a nested polars expression re-evaluates shared sub-trees, and the
-    ADX chain nested inline costs hundreds of times more than materialising each step once.
-    """
-    h, l, c, v = (pl.col(n) for n in ("high", "low", "close", "volume"))  # noqa: E741
-    col = pl.col
+def _candle_features(candles: dict[str, np.ndarray], log_close: np.ndarray, recipe: FeatureRecipe) -> Arrays:
+    """Every single-coin feature (NaN where a window is not yet full, before the lookback mask)."""
     r = recipe
-    s1: dict[str, pl.Expr] = {}
-    s2: dict[str, pl.Expr] = {}
-    s3: dict[str, pl.Expr] = {}
-    s4: dict[str, pl.Expr] = {}
-    s5: dict[str, pl.Expr] = {}
+    h, l, c, v = (candles[n] for n in ("high", "low", "close", "volume"))  # noqa: E741
+    n = c.size
+    out: Arrays = {}
 
-    # --- stage 1: one-bar building blocks and features that read candles only ------------------------
-    s1["_ret1"] = ind.log_return(c, 1)
-    s1["_tr"] = ind.true_range(h, l, c).fill_null(0.0)
-    s1["_pdm"], s1["_mdm"] = ind.directional_moves(h, l)
-    diff = c - c.shift(1)
-    s1["_gain"] = diff.clip(lower_bound=0.0).fill_null(0.0)
-    s1["_loss"] = (-diff).clip(lower_bound=0.0).fill_null(0.0)
-    s1["_moved"] = ind.any_positive_in_window(diff.abs(), r.ema_window(1.0 / r.rsi_window))
+    ret1 = ind.log_return(log_close, 1)
     for k in r.return_windows:
-        s1[f"ret_{k}"] = ind.log_return(c, k)
-    hl2 = (h / l).log() ** 2
-    s1[f"parkinson_{r.parkinson_window}"] = (
-        hl2.rolling_mean(r.parkinson_window) / (4.0 * math.log(2.0))
-    ).sqrt()
+        out[f"ret_{k}"] = ret1 if k == 1 else ind.log_return(log_close, k)
+    for w in r.realized_vol_windows:
+        out[f"rv_{w}"] = ind.rolling_std(ret1, w, 1, 1)
+
+    # Stage 1 smoothing: EMAs of close, Wilder's true range, directional moves, gains and losses.
+    tr, plus_dm, minus_dm, gain, loss, abs_change = ind.one_bar_blocks(h, l, c)
+    spans = sorted({*r.ema_slope_spans, r.macd_fast, r.macd_slow})
+    aa, xa, ra = 1.0 / r.atr_window, 1.0 / r.adx_window, 1.0 / r.rsi_window
+    smoothed = _finite_emas(
+        [*(c for _ in spans), tr, plus_dm, minus_dm, gain, loss],
+        [*(2.0 / (s + 1.0) for s in spans), aa, xa, xa, ra, ra],
+        r,
+    )
+    emas = dict(zip(spans, smoothed[: len(spans)], strict=True))
+    tr_s, pdm_s, mdm_s, gain_s, loss_s = smoothed[len(spans) :]
+    for span in r.ema_slope_spans:
+        out[f"ema_slope_{span}"] = _shift_ratio_minus_one(emas[span])
+    out[f"atr_{r.atr_window}"] = np.maximum(tr_s, 0.0) / c
+
+    # DX = 100 |+DI - -DI| / (+DI + -DI); the smoothed true range cancels out of that ratio, leaving the
+    # smoothed moves. 0 where the window has no directional move at all, and 0 while the smoothed moves do
+    # not exist yet (ADX's recursive EMA starts from those zeros, as it always has).
+    xw = r.ema_window(xa)
+    directed = ind.any_positive_in_window(plus_dm + minus_dm, xw)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dx = np.where(directed, 100.0 * np.abs(pdm_s - mdm_s) / (pdm_s + mdm_s), 0.0)
+    dx[: min(n, xw)] = 0.0
+
+    # RSI: a window without any close change gives 50, not the ratio of two rounding residues.
+    moved = ind.any_positive_in_window(abs_change, r.ema_window(ra))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[f"rsi_{r.rsi_window}"] = np.where(moved, 100.0 * gain_s / (gain_s + loss_s), 50.0)
+
+    # Stage 2 smoothing: MACD signal and ADX.
+    line = emas[r.macd_fast] - emas[r.macd_slow]
+    line[: min(n, max(r.ema_window(2.0 / (s + 1.0)) for s in (r.macd_fast, r.macd_slow)))] = 0.0
+    signal, adx = _finite_emas([line, dx], [2.0 / (r.macd_signal + 1.0), xa], r)
+    out[f"adx_{r.adx_window}"] = np.maximum(adx, 0.0)
+    out["macd"] = line / c
+    out["macd_signal"] = signal / c
+    out["macd_hist"] = (line - signal) / c
+
+    pw = r.parkinson_window
+    hl2 = np.log(h / l) ** 2
+    out[f"parkinson_{pw}"] = np.sqrt(ind.rolling_mean(hl2, pw, 0) / (4.0 * math.log(2.0)))
 
     bw = r.bollinger_window
-    s1["_bb_mid"] = c.rolling_mean(bw)
-    s1["_bb_sd"] = c.rolling_std(bw, ddof=0)
-    s1["_bb_flat"] = ind.constant_in_window(c, bw)
+    mid = ind.rolling_mean(c, bw, 0)
+    sd = ind.rolling_std(c, bw, 0, 0)
+    flat = ind.constant_in_window(c, bw)
+    band = r.bollinger_k * sd
+    out[f"bb_pos_{bw}"] = np.where(flat, 0.0, ind.safe_ratio(c - mid, band, 0.0))
+    out[f"bb_width_{bw}"] = np.where(flat, 0.0, 2.0 * r.bollinger_k * sd / mid)
+
     rw = r.range_window
-    s1["_range_high"] = h.rolling_max(rw)
-    s1["_range_low"] = l.rolling_min(rw)
+    low = ind.rolling_min(l, rw)
+    out[f"range_pos_{rw}"] = ind.safe_ratio(c - low, ind.rolling_max(h, rw) - low, 0.5)
+
     vw = r.volume_window
-    s1["_vol_mean"] = v.rolling_mean(vw)
-    s1["_vol_std"] = v.rolling_std(vw)
-    s1["_vol_flat"] = ind.constant_in_window(v, vw)
-    s1["_vol_any"] = ind.any_positive_in_window(v, vw)
+    vol_mean = ind.rolling_mean(v, vw, 0)
+    vol_std = ind.rolling_std(v, vw, 1, 0)
+    out[f"vol_z_{vw}"] = np.where(
+        ind.constant_in_window(v, vw), 0.0, ind.safe_ratio(v - vol_mean, vol_std, 0.0)
+    )
+    out[f"vol_ratio_{vw}"] = np.where(
+        ind.any_positive_in_window(v, vw), ind.safe_ratio(v, vol_mean, 1.0), 1.0
+    )
+
     ww = r.vwap_window
     typical = (h + l + c) / 3.0
-    s1["_vwap"] = (
-        pl.when(ind.any_positive_in_window(v, ww))
-        .then((typical * v).rolling_sum(ww) / v.rolling_sum(ww))
-        .otherwise(typical.rolling_mean(ww))  # no volume at all: plain mean of typical price
-    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vwap = np.where(
+            ind.any_positive_in_window(v, ww),
+            ind.rolling_sum(typical * v, ww, 0) / ind.rolling_sum(v, ww, 0),
+            ind.rolling_mean(typical, ww, 0),  # no volume at all: plain mean of typical price
+        )
+    out[f"vwap_dist_{ww}"] = c / vwap - 1.0
+
     if r.time_features:
-        ts = col("timestamp")
-        s1["tod_sin"], s1["tod_cos"] = ind.cyclical(ind.time_of_day_minutes(ts), 1440.0)
-        s1["dow_sin"], s1["dow_cos"] = ind.cyclical(ind.day_of_week(ts), 7.0)
+        out["tod_sin"], out["tod_cos"], out["dow_sin"], out["dow_cos"] = ind.time_features(candles["timestamp"])
+    out["_ret1"] = ret1
+    return out
 
-    # --- stage 2: finite EMAs of stage-1 columns, realised volatility, simple ratios ----------------
-    for n in r.realized_vol_windows:
-        s2[f"rv_{n}"] = col("_ret1").rolling_std(n)
-    close_spans = sorted({*r.ema_slope_spans, r.macd_fast, r.macd_slow})
-    for span in close_spans:
-        a = 2.0 / (span + 1.0)
-        s2[f"_ema_{span}"] = ind.finite_ema(c, a, r.ema_window(a))
-    aa = 1.0 / r.atr_window
-    s2["_tr_s"] = ind.finite_ema(col("_tr"), aa, r.ema_window(aa))
-    xa = 1.0 / r.adx_window
-    s2["_directed"] = ind.any_positive_in_window(col("_pdm") + col("_mdm"), r.ema_window(xa))
-    s2["_pdm_s"] = ind.finite_ema(col("_pdm"), xa, r.ema_window(xa))
-    s2["_mdm_s"] = ind.finite_ema(col("_mdm"), xa, r.ema_window(xa))
-    ra = 1.0 / r.rsi_window
-    s2["_gain_s"] = ind.finite_ema(col("_gain"), ra, r.ema_window(ra))
-    s2["_loss_s"] = ind.finite_ema(col("_loss"), ra, r.ema_window(ra))
-    mid, sd, flat = col("_bb_mid"), col("_bb_sd"), col("_bb_flat")
-    s2[f"bb_pos_{bw}"] = pl.when(flat).then(0.0).otherwise(ind.safe_ratio(c - mid, r.bollinger_k * sd, 0.0))
-    s2[f"bb_width_{bw}"] = pl.when(flat).then(0.0).otherwise(2.0 * r.bollinger_k * sd / mid)
-    s2[f"vol_z_{vw}"] = (
-        pl.when(col("_vol_flat"))
-        .then(0.0)
-        .otherwise(ind.safe_ratio(v - col("_vol_mean"), col("_vol_std"), 0.0))
-    )
-    s2[f"vol_ratio_{vw}"] = (
-        pl.when(col("_vol_any")).then(ind.safe_ratio(v, col("_vol_mean"), 1.0)).otherwise(1.0)
-    )
-    s2[f"vwap_dist_{ww}"] = c / col("_vwap") - 1.0
-    low = col("_range_low")
-    s2[f"range_pos_{rw}"] = ind.safe_ratio(c - low, col("_range_high") - low, 0.5)
 
-    # --- stage 3: indicators from the smoothed series ---------------------------------------------
-    for span in r.ema_slope_spans:
-        ema = col(f"_ema_{span}")
-        s3[f"ema_slope_{span}"] = ema / ema.shift(1) - 1.0
-    s3[f"atr_{r.atr_window}"] = col("_tr_s").clip(lower_bound=0.0) / c
-    gain, loss = col("_gain_s"), col("_loss_s")
-    # A flat window gives 50, not the ratio of two rounding residues.
-    s3[f"rsi_{r.rsi_window}"] = pl.when(col("_moved")).then(100.0 * gain / (gain + loss)).otherwise(50.0)
-    s3["_macd_line"] = (col(f"_ema_{r.macd_fast}") - col(f"_ema_{r.macd_slow}")).fill_null(0.0)
-    # DX = 100 |+DI - -DI| / (+DI + -DI); the smoothed true range cancels out of that ratio, leaving the
-    # smoothed moves. 0 where the window has no directional move at all.
-    pdm, mdm = col("_pdm_s"), col("_mdm_s")
-    s3["_dx"] = (
-        pl.when(col("_directed")).then(100.0 * (pdm - mdm).abs() / (pdm + mdm)).otherwise(0.0).fill_null(0.0)
-    )
-
-    # --- stage 4: second-level smoothing (MACD signal, ADX) ---------------------------------------
-    ga = 2.0 / (r.macd_signal + 1.0)
-    s4["_macd_signal"] = ind.finite_ema(col("_macd_line"), ga, r.ema_window(ga))
-    s5["macd"] = col("_macd_line") / c
-    s5["macd_signal"] = col("_macd_signal") / c
-    s5["macd_hist"] = (col("_macd_line") - col("_macd_signal")) / c
-    s4[f"adx_{r.adx_window}"] = ind.finite_ema(col("_dx"), xa, r.ema_window(xa)).clip(lower_bound=0.0)
-
-    # --- cross-coin features ---------------------------------------------------------------------
-    w = r.cross_window
-    for ref_symbol, tag in r.reference_tags().items():
+def _cross_features(
+    log_close: np.ndarray,
+    ret1: np.ndarray,
+    recipe: FeatureRecipe,
+    symbol: str | None,
+    ref_closes: dict[str, np.ndarray],
+) -> Arrays:
+    """beta / corr / rs against each reference coin (NaN where the reference lacks the bar)."""
+    w = recipe.cross_window
+    n = log_close.size
+    out: Arrays = {}
+    ret_w = ind.log_return(log_close, w)
+    for ref_symbol, tag in recipe.reference_tags().items():
         names = (f"beta_{tag}_{w}", f"corr_{tag}_{w}", f"rs_{tag}_{w}")
         if symbol == ref_symbol:
             for name, value in zip(names, (1.0, 1.0, 0.0), strict=True):
-                s1[name] = pl.lit(value, dtype=pl.Float64)
-        elif ref_symbol in present:
-            rc = col(_ref_close(tag))
-            x, y, pair = f"_x_{tag}", f"_y_{tag}", f"_pair_{tag}"
-            s1[f"_ref_ret1_{tag}"] = ind.log_return(rc, 1)
-            s1[names[2]] = ind.log_return(c, w) - ind.log_return(rc, w)
-            # Pairs where both 1-bar returns exist; absent pairs count as zeros and are not counted in n.
-            valid = col("_ret1").is_not_null() & col(f"_ref_ret1_{tag}").is_not_null()
-            s2[pair] = valid.cast(pl.Float64)
-            s2[x] = pl.when(valid).then(col("_ret1")).otherwise(0.0)
-            s2[y] = pl.when(valid).then(col(f"_ref_ret1_{tag}")).otherwise(0.0)
-            sums = {"n": col(pair), "sx": col(x), "sy": col(y)}
-            sums |= {"sxx": col(x) * col(x), "syy": col(y) * col(y), "sxy": col(x) * col(y)}
-            for key, expr in sums.items():
-                s3[f"_{key}_{tag}"] = expr.rolling_sum(w)
-            cov, vx, vy = ind.covariances_from_sums(*(col(f"_{k}_{tag}") for k in sums))
-            s4[f"_cov_{tag}"], s4[f"_vx_{tag}"], s4[f"_vy_{tag}"] = cov, vx, vy
-            s4[f"_use_{tag}"] = rc.is_not_null() & (col(f"_n_{tag}") >= r.cross_min_pairs)
-            beta, corr = ind.beta_corr(col(f"_cov_{tag}"), col(f"_vx_{tag}"), col(f"_vy_{tag}"))
-            s5[names[0]] = pl.when(col(f"_use_{tag}")).then(beta)
-            s5[names[1]] = pl.when(col(f"_use_{tag}")).then(corr)
+                out[name] = np.full(n, value)
+        elif ref_symbol in ref_closes:
+            log_ref = np.log(ref_closes[ref_symbol])
+            beta, corr = ind.beta_corr(ret1, ind.log_return(log_ref, 1), w, recipe.cross_min_pairs)
+            missing = np.isnan(log_ref)
+            beta[missing] = np.nan
+            corr[missing] = np.nan
+            out[names[0]], out[names[1]] = beta, corr
+            out[names[2]] = ret_w - ind.log_return(log_ref, w)
         else:
             for name in names:
-                s1[name] = pl.lit(None, dtype=pl.Float64)
-    return [s1, s2, s3, s4, s5]
+                out[name] = np.full(n, np.nan)
+    return out
 
 
-@lru_cache(maxsize=64)
-def _plan(
-    recipe: FeatureRecipe, symbol: str | None, present: frozenset[str]
-) -> tuple[tuple[tuple[pl.Expr, ...], ...], tuple[pl.Expr, ...]]:
-    """(stages of with_columns expressions, final masked select); cached because building them costs
-    more than running them on a few hundred rows."""
-    stages = _stages(recipe, symbol, present)
-    lookbacks = recipe.lookbacks
-    row = pl.col(_ROW)
-    final = [pl.col(name) for name in CANDLE_COLUMNS]
-    for name in recipe.columns():
-        value = pl.col(name).cast(pl.Float64)
-        final.append(
-            value if lookbacks[name] == 0 else pl.when(row >= lookbacks[name]).then(value).alias(name)
-        )
-    final.append((row < recipe.warmup_bars() - 1).alias("warmup"))
-    staged = tuple(tuple(expr.alias(name) for name, expr in stage.items()) for stage in stages)
-    return staged, tuple(final)
+def feature_arrays(
+    candles: dict[str, np.ndarray], recipe: FeatureRecipe, symbol: str | None, ref_closes: dict[str, np.ndarray]
+) -> Arrays:
+    """{feature column: float64 values}, NaN where the value is missing (warm-up rows included).
 
-
-def _aligned_close(ref: pl.DataFrame, timestamps: np.ndarray, name: str) -> pl.Series:
-    """The reference's close at each of `timestamps` (a left join on timestamp), null where it lacks the bar.
-
-    Done with a binary search over the (checked, sorted) reference timestamps: same result as a polars left
-    join, without a join's fixed cost on the few hundred rows of the incremental mode.
+    `candles` holds the checked candle columns as numpy arrays; `ref_closes` maps reference symbols to their
+    close aligned on the candles' timestamps (NaN where missing). The one computation behind both modes.
     """
-    ref_ts = ref["timestamp"].to_numpy()
-    ref_close = ref["close"].to_numpy()
-    if ref_ts.size == 0:
-        return pl.Series(name, [None] * len(timestamps), dtype=pl.Float64)
-    idx = np.minimum(np.searchsorted(ref_ts, timestamps), ref_ts.size - 1)
-    found = ref_ts[idx] == timestamps
-    return pl.Series(name, np.where(found, ref_close[idx], np.nan), dtype=pl.Float64, nan_to_null=True)
+    log_close = np.log(candles["close"])
+    single = _candle_features(candles, log_close, recipe)
+    ret1 = single.pop("_ret1")
+    merged = single | _cross_features(log_close, ret1, recipe, symbol, ref_closes)
+    out: Arrays = {}
+    for name, lookback in recipe.lookbacks.items():
+        values = merged[name]
+        if lookback:
+            values = values.copy() if values is ret1 else values
+            values[: min(values.size, lookback)] = np.nan
+        out[name] = values
+    return out
 
 
-def features_lazy(
+def _aligned_close(ref: pl.DataFrame, timestamps: np.ndarray) -> np.ndarray:
+    """The reference's close at each of `timestamps` (a left join on timestamp), NaN where it lacks the bar."""
+    return ind.aligned(ref["timestamp"].to_numpy(), ref["close"].to_numpy(), timestamps)
+
+
+def _prepare(
     candles: pl.DataFrame,
-    recipe: FeatureRecipe = DEFAULT_RECIPE,
-    refs: dict[str, pl.DataFrame] | None = None,
-    *,
-    symbol: str | None = None,
-) -> pl.LazyFrame:
-    """The feature query as a LazyFrame (inputs are checked here, eagerly), to run many symbols at once."""
+    recipe: FeatureRecipe,
+    refs: dict[str, pl.DataFrame] | None,
+    symbol: str | None,
+) -> tuple[pl.DataFrame, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Checked candle frame, its columns as arrays, and the aligned reference closes."""
     frame = validate_candles(candles, symbol)
     message = history_message(frame.height, recipe, symbol)
     if message is not None and frame.height:
         log.info(message)
-    present: set[str] = set()
-    aligned: list[pl.Series] = []
-    for ref_symbol, tag in recipe.reference_tags().items():
+    arrays = {name: frame[name].to_numpy() for name in CANDLE_COLUMNS}
+    ref_closes: dict[str, np.ndarray] = {}
+    for ref_symbol in recipe.reference_symbols:
         if ref_symbol == symbol or not refs or ref_symbol not in refs:
             continue
         ref = validate_candles(refs[ref_symbol], ref_symbol, columns=("timestamp", "close"))
-        aligned.append(_aligned_close(ref, frame["timestamp"].to_numpy(), _ref_close(tag)))
-        present.add(ref_symbol)
-    clashing = [s.name for s in aligned if s.name in frame.columns]
-    if clashing:  # only if the caller passed such columns in (eager ops cost ~1 ms on the incremental path)
-        frame = frame.drop(clashing)
-    lf = (frame.hstack(aligned) if aligned else frame).lazy().with_row_index(_ROW)
-    stages, final = _plan(recipe, symbol, frozenset(present))
-    for stage in stages:
-        lf = lf.with_columns(stage)
-    return lf.select(final)
+        ref_closes[ref_symbol] = _aligned_close(ref, arrays["timestamp"])
+    return frame, arrays, ref_closes
+
+
+def _to_frame(frame: pl.DataFrame, values: Arrays, recipe: FeatureRecipe, rows: slice) -> pl.DataFrame:
+    """Candle columns + feature columns (NaN -> null) + `warmup`, for `rows` of the input."""
+    candles = frame.select(CANDLE_COLUMNS)[rows]
+    index = np.arange(frame.height)[rows]
+    columns = [pl.Series(name, data[rows], dtype=pl.Float64, nan_to_null=True) for name, data in values.items()]
+    columns.append(pl.Series("warmup", index < recipe.warmup_bars() - 1))
+    return candles.hstack(columns)
+
+
+def build_rows(
+    candles: pl.DataFrame,
+    recipe: FeatureRecipe,
+    refs: dict[str, pl.DataFrame] | None,
+    symbol: str | None,
+    rows: slice,
+) -> pl.DataFrame:
+    """`build_features` output restricted to `rows` (the values do not depend on the slice)."""
+    frame, arrays, ref_closes = _prepare(candles, recipe, refs, symbol)
+    return _to_frame(frame, feature_arrays(arrays, recipe, symbol, ref_closes), recipe, rows)
 
 
 def build_features(
@@ -255,8 +249,18 @@ def build_features(
     supplied. `symbol` names the coin in errors and makes a reference coin get beta 1 / corr 1 / rs 0.
     Raises DataIntegrityError on broken candles. Fewer rows than `recipe.warmup_bars()` give all-warm-up output.
     """
-    query = features_lazy(candles, recipe, refs, symbol=symbol)
-    return query.collect(engine=_ENGINE, optimizations=_optimizations(candles.height))
+    return build_rows(candles, recipe, refs, symbol, slice(None))
+
+
+def features_lazy(
+    candles: pl.DataFrame,
+    recipe: FeatureRecipe = DEFAULT_RECIPE,
+    refs: dict[str, pl.DataFrame] | None = None,
+    *,
+    symbol: str | None = None,
+) -> pl.LazyFrame:
+    """`build_features` as a LazyFrame, for callers composing further lazy steps (inputs checked eagerly)."""
+    return build_features(candles, recipe, refs, symbol=symbol).lazy()
 
 
 def build_features_many(
@@ -264,8 +268,12 @@ def build_features_many(
     recipe: FeatureRecipe = DEFAULT_RECIPE,
     refs: dict[str, pl.DataFrame] | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """`build_features` for many symbols, run as one batch of queries on polars' thread pool."""
-    queries = [features_lazy(c, recipe, refs, symbol=s) for s, c in candles_by_symbol.items()]
-    rows = max((c.height for c in candles_by_symbol.values()), default=0)
-    frames = pl.collect_all(queries, engine=_ENGINE, optimizations=_optimizations(rows))
-    return dict(zip(candles_by_symbol, frames, strict=True))
+    """`build_features` for many symbols, spread over the machine's cores (the kernels release the GIL)."""
+    workers = min(len(candles_by_symbol), os.cpu_count() or 1)
+    if workers <= 1:
+        return {s: build_features(c, recipe, refs, symbol=s) for s, c in candles_by_symbol.items()}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {
+            s: pool.submit(build_features, c, recipe, refs, symbol=s) for s, c in candles_by_symbol.items()
+        }
+        return {s: f.result() for s, f in futures.items()}

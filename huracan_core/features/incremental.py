@@ -1,14 +1,14 @@
 """Incremental (live) mode: the newest bar's features from only the newest `recipe.warmup_bars()` bars.
 
-It runs the batch builder on the tail, so live and training share one code path; the recipe's finite windows
-make the newest row equal to the batch value (to ~1e-13; the tests hold it to 1e-9).
+It runs the batch builder's computation on the tail and keeps its last row, so live and training share one code
+path; the recipe's finite windows make the newest row equal to the batch value (to ~1e-13; tests: 1e-9).
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-from huracan_core.features.builder import build_features
+from huracan_core.features.builder import build_rows
 from huracan_core.features.checks import require_history
 from huracan_core.features.recipe import DEFAULT_RECIPE, FeatureRecipe
 
@@ -32,4 +32,4 @@ def build_latest(
     """
     require_history(candles_tail, recipe, symbol)
     tail = latest_tail(candles_tail, recipe)
-    return build_features(tail, recipe, refs_tail, symbol=symbol).tail(1)
+    return build_rows(tail, recipe, refs_tail, symbol, slice(-1, None))

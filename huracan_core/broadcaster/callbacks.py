@@ -1,0 +1,142 @@
+"""Airflow's on_success / on_failure callbacks as plain functions of the context mapping.
+
+The library never imports Airflow: every key and attribute is read defensively, so the same functions
+serve a task or a whole run, under dag.test() or a real scheduler, and a missing key never turns a
+notification into a second failure. Every event goes through `broadcast`, the one place that decides
+how the user hears about it (a log line in the seed's style today; Telegram when that issue lands).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+log = logging.getLogger("huracan.broadcaster")
+
+Outcome = Literal["succeeded", "failed"]
+# A Telegram message is capped at 4096 characters; an exception text longer than this is cut.
+_MAX_ERROR_CHARS = 500
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """What happened, as plain data: a task (task_id set) or a whole run (task_id None)."""
+
+    outcome: Outcome
+    dag_id: str | None = None
+    run_id: str | None = None
+    task_id: str | None = None
+    # The mapped task's label (e.g. the batch's coins) or its map index; None for unmapped tasks.
+    label: str | None = None
+    try_number: int | None = None
+    max_tries: int | None = None
+    error: str | None = None
+
+    def text(self) -> str:
+        """One human-readable line: `❌ huracan_engine_nightly.train_batch [BTCUSDT, ETHUSDT] failed ...`."""
+        mark = "✅" if self.outcome == "succeeded" else "❌"
+        dag = self.dag_id or "unknown DAG"
+        if self.task_id is None:
+            what = f"{mark} {dag} run {self.run_id or '?'} {self.outcome}"
+        else:
+            label = f" [{self.label}]" if self.label else ""
+            what = f"{mark} {dag}.{self.task_id}{label} {self.outcome}"
+            if self.outcome == "failed" and self.try_number is not None:
+                # Airflow counts max_tries as retries; the attempts allowed are one more.
+                allowed = f" of {self.max_tries + 1}" if self.max_tries is not None else ""
+                what += f" on try {self.try_number}{allowed}"
+        if self.error:
+            what += f": {self.error}"
+        return what + "."
+
+
+def _get(obj: Any, name: str) -> Any:
+    """Attribute or key `name` of obj, or None (the context holds objects and, in tests, dicts)."""
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    try:
+        return getattr(obj, name, None)
+    except Exception:  # a lazy attribute that needs a database must not break the notification
+        return None
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _error_text(context: Mapping[str, Any]) -> str | None:
+    exc = context.get("exception")
+    if isinstance(exc, BaseException):
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    elif exc:
+        text = str(exc)
+    else:
+        # A run-level failure carries a reason ("task_failure", "timed_out") instead of an exception.
+        reason = context.get("reason")
+        text = str(reason) if reason and reason != "success" else None
+    if text and len(text) > _MAX_ERROR_CHARS:
+        text = text[: _MAX_ERROR_CHARS - 3] + "..."
+    return text
+
+
+def event_from_context(context: Mapping[str, Any], outcome: Outcome, *, run_level: bool = False) -> RunEvent:
+    """Read what the user needs from an Airflow callback context; absent keys become None."""
+    ti = context.get("task_instance") or context.get("ti")
+    dag_run = context.get("dag_run")
+    dag_id = _get(dag_run, "dag_id") or _get(context.get("dag"), "dag_id") or _get(ti, "dag_id")
+    run_id = _get(dag_run, "run_id") or context.get("run_id") or _get(ti, "run_id")
+    if run_level:
+        return RunEvent(outcome=outcome, dag_id=dag_id, run_id=run_id, error=_error_text(context))
+    task_id = _get(ti, "task_id") or _get(context.get("task"), "task_id") or "unknown task"
+    label: str | None = None
+    map_index = _as_int(_get(ti, "map_index"))
+    if map_index is not None and map_index >= 0:
+        rendered = _get(ti, "rendered_map_index")
+        label = str(rendered) if rendered else str(map_index)
+    return RunEvent(
+        outcome=outcome,
+        dag_id=dag_id,
+        run_id=run_id,
+        task_id=task_id,
+        label=label,
+        try_number=_as_int(_get(ti, "try_number")),
+        max_tries=_as_int(_get(ti, "max_tries")),
+        error=_error_text(context) if outcome == "failed" else None,
+    )
+
+
+def broadcast(event: RunEvent) -> str:
+    """Tell the user about one event; returns the line sent. Logs only until Telegram lands."""
+    line = event.text()
+    if event.outcome == "failed":
+        log.error(line)
+    else:
+        log.info(line)
+    return line
+
+
+def on_task_success(context: Mapping[str, Any]) -> None:
+    """Task-level on_success_callback."""
+    broadcast(event_from_context(context, "succeeded"))
+
+
+def on_task_failure(context: Mapping[str, Any]) -> None:
+    """Task-level on_failure_callback (also fires when retries are exhausted)."""
+    broadcast(event_from_context(context, "failed"))
+
+
+def on_run_success(context: Mapping[str, Any]) -> None:
+    """DAG-level on_success_callback: the whole night finished."""
+    broadcast(event_from_context(context, "succeeded", run_level=True))
+
+
+def on_run_failure(context: Mapping[str, Any]) -> None:
+    """DAG-level on_failure_callback: the night failed (reason from Airflow, e.g. task_failure)."""
+    broadcast(event_from_context(context, "failed", run_level=True))

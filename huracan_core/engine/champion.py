@@ -1,0 +1,210 @@
+"""Who trades: promotion gates, the paired comparison with the current champion, pointers and the roster.
+
+A new model becomes champion only if its out-of-sample, after-cost metrics pass every gate AND it did at
+least as well as the current champion on the same recent bars that neither model was trained on. The
+pointer then moves by compare-and-swap after its bundle verifies; every move is appended to
+promotions.json and to the database. A coin with no passing model has no pointer and is not traded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from huracan_core.archive import Storage, paths
+from huracan_core.archive.pointers import append_promotion, read_pointer, write_pointer
+from huracan_core.config import PromotionGatesConfig
+from huracan_core.decision import DecisionSettings
+from huracan_core.engine.coin_model import engines_from_bundle, replay
+from huracan_core.evaluation.metrics import metrics_from_returns
+from huracan_core.evaluation.research import Evaluation, ResearchFrame
+from huracan_core.exceptions import BundleVerificationError, ConcurrentWriteError, CorruptFileError
+from huracan_core.meta import GateTable, MetaCombiner
+from huracan_core.models.bundle import load_bundle, verify_bundle
+
+log = logging.getLogger(__name__)
+
+MIN_COMPARISON_BARS = 96  # fewer shared unseen bars than this and the comparison is inconclusive
+
+
+def gate_failures(metrics: Mapping[str, Any], gates: PromotionGatesConfig) -> list[str]:
+    """Every promotion gate the OOS metrics fail, in words (empty: all pass)."""
+    failures = []
+    trades = int(metrics.get("trades") or 0)
+    if trades < gates.min_oos_trades:
+        failures.append(f"{trades} OOS trades < {gates.min_oos_trades}")
+    net = metrics.get("net_pnl_pct")
+    if net is None or net <= gates.min_net_pnl_pct:
+        failures.append(f"net PnL after costs {_pct(net)} not above {gates.min_net_pnl_pct:g}%")
+    sharpe = metrics.get("sharpe")
+    if sharpe is None or sharpe < gates.min_sharpe:
+        failures.append(f"Sharpe {_num(sharpe)} < {gates.min_sharpe:g}")
+    dd = metrics.get("max_drawdown_pct")
+    if dd is None or dd > gates.max_drawdown_pct:
+        failures.append(f"max drawdown {_pct(dd)} > {gates.max_drawdown_pct:g}%")
+    return failures
+
+
+def compare_with_champion(
+    storage: Storage,
+    ev: Evaluation,
+    rf: ResearchFrame,
+    *,
+    model_id: str,
+    hold_bars: int,
+    decision: DecisionSettings,
+) -> dict[str, Any]:
+    """Paired comparison on the bars after the champion's training end that are also in our OOS range.
+
+    The new model's side is its walk-forward OOS result on those bars; the champion's side is its stored
+    model replayed unchanged on them. Both are after costs. Returns plain data for publish.
+    """
+    pointer = read_pointer(storage, rf.symbol)
+    if pointer is None:
+        return {"champion_model_id": None, "verdict": "no champion"}
+    champ_id = pointer["model_id"]
+    if champ_id == model_id:
+        return {"champion_model_id": champ_id, "verdict": "same model (a re-run of this date)"}
+    out: dict[str, Any] = {"champion_model_id": champ_id}
+    try:
+        bundle = load_bundle(storage, pointer["path"], expected_recipe_hash=rf.recipe.hash())
+    except (BundleVerificationError, CorruptFileError, FileNotFoundError) as exc:
+        return {**out, "verdict": "champion unusable", "reason": str(exc)}
+    start = max(int(bundle.config.get("last_train_end_ms", 0)), ev.oos_start_ms)
+    ours = ev.bars.filter(pl.col("timestamp") >= start)
+    if ours.height < MIN_COMPARISON_BARS:
+        return {**out, "verdict": "inconclusive", "reason": f"only {ours.height} shared unseen bars"}
+    engines, states = engines_from_bundle(bundle)
+    theirs = replay(
+        engines, states, GateTable.from_dict(bundle.config["gate_table"]),
+        MetaCombiner.from_dict(bundle.config["combiner"]), rf, start_ms=start,
+        hold_bars=int(bundle.config.get("horizon_bars", hold_bars)), decision=decision,
+    )
+    new = metrics_from_returns(ours["net"].to_numpy(), rf.timeframe)
+    new_net, champ_net = new.get("net_pnl_pct"), theirs.get("net_pnl_pct")
+    better = new_net is not None and (champ_net is None or new_net >= champ_net)
+    return {
+        **out,
+        "window_start_ms": start,
+        "bars": ours.height,
+        "new_net_pnl_pct": new_net,
+        "champion_net_pnl_pct": champ_net,
+        "verdict": "new model at least as good" if better else "champion better",
+    }
+
+
+def recent_net_pnl(ev: Evaluation, timeframe: str, days: float = 14.0) -> float | None:
+    """Net PnL (%) of the last `days` of the OOS range: the roster's 'recent net edge'."""
+    if ev.bars.height < 2:
+        return None
+    end = int(ev.bars["timestamp"][-1])
+    recent = ev.bars.filter(pl.col("timestamp") > end - int(days * 86_400_000))
+    return metrics_from_returns(recent["net"].to_numpy(), timeframe).get("net_pnl_pct")
+
+
+def promote(
+    storage: Storage,
+    result: Mapping[str, Any],
+    *,
+    gates: PromotionGatesConfig,
+    promoted_at: datetime,
+) -> dict[str, Any]:
+    """Decide and, when earned, move the pointer for one coin's new model. Returns the verdict."""
+    symbol, model_id = result["symbol"], result["model_id"]
+    failures = gate_failures(result["metrics"], gates)
+    comparison = result.get("comparison", {})
+    verdict: dict[str, Any] = {"symbol": symbol, "model_id": model_id, "gate_failures": failures,
+                               "comparison": comparison, "promoted": False}
+    if failures:
+        verdict["reason"] = "gates failed: " + "; ".join(failures)
+        return verdict
+    if comparison.get("verdict") in ("champion better", "inconclusive"):
+        verdict["reason"] = f"kept champion {comparison.get('champion_model_id')}: {comparison.get('verdict')}"
+        return verdict
+    expected = comparison.get("champion_model_id")
+    current = read_pointer(storage, symbol)
+    previous = current["previous_model_id"] if current and current["model_id"] == model_id else expected
+    pointer = {
+        "symbol": symbol,
+        "model_id": model_id,
+        "path": result["path"],
+        "model_sha256": result["model_sha256"],
+        "feature_recipe_hash": result["feature_recipe_hash"],
+        "promoted_at": promoted_at.isoformat(),
+        "promoted_by": "engine",
+        "previous_model_id": previous,
+        "metrics": {**result["metrics"], "recent_net_pnl_pct": result.get("recent_net_pnl_pct")},
+    }
+    try:
+        write_pointer(storage, symbol, pointer, expected_model_id=expected,
+                      verify=lambda path: _verify(storage, path, result["model_sha256"]))
+    except (ConcurrentWriteError, BundleVerificationError) as exc:
+        verdict["reason"] = f"pointer not moved: {exc}"
+        return verdict
+    if expected != model_id:
+        append_promotion(storage, {
+            "symbol": symbol, "model_id": model_id, "previous_model_id": expected,
+            "promoted_at": promoted_at.isoformat(), "promoted_by": "engine",
+            "new_metrics": result["metrics"], "comparison": comparison,
+        })
+    verdict.update(promoted=True, previous_model_id=expected, reason=comparison.get("verdict", "no champion"))
+    return verdict
+
+
+def _verify(storage: Storage, folder: str, model_sha256: str) -> None:
+    hashes = verify_bundle(storage, folder)
+    if hashes.get("model.bin") != model_sha256:
+        raise BundleVerificationError(f"{folder}/model.bin changed since training (sha256 differs)")
+
+
+def write_roster(storage: Storage, gates: PromotionGatesConfig, *, updated_at: datetime) -> dict[str, Any]:
+    """champion/champion.json: every current champion ranked by recent net edge, with `trade_ok`.
+
+    `trade_ok` is true only when the pointer is valid, its bundle verifies, and its metrics still pass
+    the gates; `/trade N` takes the first N of the list.
+    """
+    entries = []
+    for folder in storage.list("champion"):
+        symbol = folder.rsplit("/", 1)[-1]
+        if symbol.endswith(".json"):  # champion.json, promotions.json
+            continue
+        try:
+            pointer = read_pointer(storage, symbol)
+        except CorruptFileError as exc:
+            entries.append({"symbol": symbol, "trade_ok": False, "reason": str(exc)})
+            continue
+        if pointer is None:
+            continue
+        reason = None
+        try:
+            _verify(storage, pointer["path"], pointer["model_sha256"])
+        except (BundleVerificationError, FileNotFoundError) as exc:
+            reason = str(exc)
+        failures = gate_failures(pointer["metrics"], gates)
+        entries.append({
+            "symbol": symbol,
+            "model_id": pointer["model_id"],
+            "promoted_at": pointer["promoted_at"],
+            "promoted_by": pointer["promoted_by"],
+            "recent_net_pnl_pct": pointer["metrics"].get("recent_net_pnl_pct"),
+            "net_pnl_pct": pointer["metrics"].get("net_pnl_pct"),
+            "sharpe": pointer["metrics"].get("sharpe"),
+            "trade_ok": reason is None and not failures,
+            "reason": reason or ("; ".join(failures) if failures else None),
+        })
+    entries.sort(key=lambda e: (not e.get("trade_ok"), -(e.get("recent_net_pnl_pct") or -1e9)))
+    roster = {"updated_at": updated_at.isoformat(), "champions": entries}
+    storage.write_json(paths.champion_roster(), roster)
+    return roster
+
+
+def _pct(value: Any) -> str:
+    return "n/a" if value is None else f"{value:+.2f}%"
+
+
+def _num(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.2f}"

@@ -1,0 +1,417 @@
+"""The nightly Engine as steps: universe -> candles -> shared encoder -> train_batch (per coin batch) -> publish
+-> report. `huracan engine`, `run_daily.py` and the Airflow DAG call exactly these functions.
+
+Every step takes the config path (so a worker on another machine loads the same config, plus the same
+`overrides` as dotted keys) and returns small JSON (symbols, ids, archive keys) — never frames or models.
+Each step is idempotent per as-of: running it again replaces that as-of's outputs, never duplicates them.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from huracan_core import __version__
+from huracan_core.archive import Storage, paths
+from huracan_core.archive.reports import write_daily_report, write_daily_summary
+from huracan_core.config import HuracanConfig, load_config
+from huracan_core.exceptions import ConfigError, DataIntegrityError
+
+log = logging.getLogger("huracan.engine")
+
+REFERENCE_SYMBOLS = ("BTCUSDT", "ETHUSDT")
+
+
+# --- shared plumbing --------------------------------------------------------------------------
+def load_step_config(config_path: str | None, overrides: Mapping[str, Any] | None) -> HuracanConfig:
+    return load_config(config_path, overrides=dict(overrides or {}))
+
+
+def parse_as_of(as_of: str | datetime) -> datetime:
+    """An aware UTC datetime from ISO text (a bare date is that day's 00:00 UTC)."""
+    if isinstance(as_of, datetime):
+        value = as_of
+    else:
+        try:
+            value = datetime.fromisoformat(as_of)
+        except ValueError:
+            raise ConfigError(f"as-of {as_of!r} is not a date like 2025-01-31 or 2025-01-31T02:00") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def run_id_for(as_of: datetime) -> str:
+    """The run's id and every model folder's name: YYYYMMDD_HHMMSSZ of the as-of (same as-of, same names)."""
+    return paths.model_id_for(as_of)
+
+
+def _window(config: HuracanConfig, as_of: datetime) -> Any:
+    from huracan_core.engine.candles_step import TrainingWindow
+
+    return TrainingWindow.ending_at(as_of, config.engine.lookback_days, config.general.timeframe)
+
+
+def batch_size(config: HuracanConfig, n_symbols: int) -> int:
+    """Coins per batch: engine.coins_per_batch (8-16 per GPU); on a CPU, no larger than needed to give
+    every worker process a batch, so 2 cores train 2 batches at once instead of one big one."""
+    import os
+
+    k = config.engine.coins_per_batch
+    if config.engine.device == "cuda" or n_symbols == 0:
+        return k
+    workers = max(1, min(config.engine.max_concurrent, os.cpu_count() or 1))
+    return max(1, min(k, -(-n_symbols // workers)))
+
+
+def _worker_logging(config: HuracanConfig) -> None:
+    """A bare worker process (spawned by the scheduler) logs like its parent: console + engine.log.
+
+    Inside Airflow (or any host with root handlers) nothing is changed: the host's task log gets the lines.
+    """
+    if logging.getLogger().handlers or logging.getLogger("huracan_core").handlers:
+        return
+    from huracan_core.logs import setup_logging
+
+    setup_logging(config.general.log_dir, name="engine")
+
+
+def _run_key(run_id: str, name: str) -> str:
+    return f"{paths.engine_run_dir(run_id)}/{name}.json"
+
+
+# --- steps ------------------------------------------------------------------------------------
+def plan_step(config_path: str | None, as_of: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Universe: the run's symbols and their batches of `engine.coins_per_batch`."""
+    from huracan_core.market import open_source, resolve_universe
+
+    config = load_step_config(config_path, overrides)
+    moment = parse_as_of(as_of)
+    source = open_source(config)
+    symbols = resolve_universe(config.general.symbols, source, config.general.timeframe)
+    k = batch_size(config, len(symbols))
+    window = _window(config, moment)
+    plan = {
+        "run_id": run_id_for(moment),
+        "as_of": moment.isoformat(),
+        "symbols": symbols,
+        "batches": [symbols[i : i + k] for i in range(0, len(symbols), k)],
+        "timeframe": config.general.timeframe,
+        "lookback_days": config.engine.lookback_days,
+        "window": {"start_ms": window.start_ms, "end_ms": window.end_ms},
+        "data_source": source.describe(),
+    }
+    Storage(config.general.archive).write_json(_run_key(plan["run_id"], "plan"), plan)
+    log.info("Universe: %s (%d symbols in %d batches)", ", ".join(symbols), len(symbols), len(plan["batches"]))
+    return plan
+
+
+def candles_step(
+    config_path: str | None, plan: dict[str, Any], overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Fill the lake (ccxt) and gate every symbol: which are usable, which were skipped and why."""
+    from huracan_core.engine.candles_step import prepare_candles
+    from huracan_core.market import open_source
+
+    config = load_step_config(config_path, overrides)
+    moment = parse_as_of(plan["as_of"])
+    source = open_source(config)
+    symbols = list(plan["symbols"])
+    available = set(source.list_symbols(config.general.timeframe))
+    refs = [r for r in REFERENCE_SYMBOLS if r not in symbols and r in available]
+
+    def on_symbol(symbol: str, verdict: str, reason: str | None) -> None:
+        if symbol not in symbols:
+            return
+        if verdict == "skipped":
+            log.warning("⚠️ %s: %s", symbol, reason)
+        elif verdict == "failed":
+            log.error("❌ %s: %s", symbol, reason)
+
+    outcome = prepare_candles(config, [*symbols, *refs], _window(config, moment), source=source, on_symbol=on_symbol)
+    verdicts = {
+        "ok": [s for s in symbols if s in outcome.candles],
+        "refs": [r for r in REFERENCE_SYMBOLS if r in outcome.candles],
+        "skipped": {s: r for s, r in outcome.skipped.items() if s in symbols},
+        "failed": {s: r for s, r in outcome.failed.items() if s in symbols},
+        "rows": {s: f.height for s, f in outcome.candles.items()},
+    }
+    Storage(config.general.archive).write_json(_run_key(plan["run_id"], "candles"), verdicts)
+    return verdicts
+
+
+def research_frames(config: HuracanConfig, symbols: Sequence[str], as_of: datetime) -> dict[str, Any]:
+    """Research frames of `symbols` (with BTC/ETH as references) from what the candle step stored."""
+    from huracan_core.costs import fees_from_config
+    from huracan_core.engine.candles_step import prepare_candles
+    from huracan_core.evaluation.research import build_research_frame
+    from huracan_core.market import open_source
+
+    source = None if config.data.source == "ccxt" else open_source(config)
+    wanted = list(dict.fromkeys([*symbols, *REFERENCE_SYMBOLS]))
+    if source is not None:
+        available = set(source.list_symbols(config.general.timeframe))
+        wanted = [s for s in wanted if s in symbols or s in available]
+    outcome = prepare_candles(config, wanted, _window(config, as_of), source=source, fill=False)
+    refs = {r: outcome.candles[r] for r in REFERENCE_SYMBOLS if r in outcome.candles}
+    fees = fees_from_config(config.costs)
+    frames = {}
+    for symbol in symbols:
+        if symbol in outcome.candles:
+            frames[symbol] = build_research_frame(
+                outcome.candles[symbol], symbol, config.general.timeframe, refs=refs, cost_config=config.costs,
+                fees=fees,
+            )
+    return frames
+
+
+def encoder_step(
+    config_path: str | None,
+    plan: dict[str, Any],
+    candles: dict[str, Any],
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Train the shared encoder on every usable coin (warm-started from the last one) and save it."""
+    from huracan_core.engine.train import (
+        encoder_cutoff_ms,
+        latest_encoder_before,
+        load_encoder,
+        save_encoder,
+        train_shared_encoder,
+    )
+    from huracan_core.models.device import pick_device
+
+    config = load_step_config(config_path, overrides)
+    moment = parse_as_of(plan["as_of"])
+    storage = Storage(config.general.archive)
+    symbols = list(candles["ok"])
+    if not symbols:
+        return {"encoder_key": None, "reason": "no usable coin"}
+    frames = research_frames(config, symbols, moment)
+    cutoff = encoder_cutoff_ms(plan["window"]["start_ms"], plan["window"]["end_ms"])
+    init = None
+    previous = latest_encoder_before(storage, plan["run_id"])
+    if previous is not None:
+        try:
+            encoder, meta = load_encoder(storage, previous)
+            init = ({f"encoder.{k}": v for k, v in encoder.state_dict().items()}, list(meta.get("symbols", [])))
+        except Exception as exc:  # a broken old encoder means a cold start, never a failed night
+            log.warning("Could not warm-start from %s (%s); training the encoder from scratch", previous, exc)
+    device = str(pick_device(config.engine.device))
+    log.info("Training the shared encoder on %d coins (%s)...", len(frames), device)
+    result = train_shared_encoder(frames, cutoff_ms=cutoff, seed=config.engine.seed, device=device, init=init)
+    key = save_encoder(
+        storage, plan["run_id"], result,
+        {"as_of": plan["as_of"], "symbols": sorted(frames), "warm_start_from": previous, "device": device},
+    )
+    log.info("Shared encoder trained: %.0f windows/s, %d epochs%s.", result.windows_per_second, result.epochs,
+             ", warm-started" if result.warm_started else "")
+    return {"encoder_key": key, "windows_per_second": result.windows_per_second, "columns": len(result.columns),
+            "warm_start_from": previous}
+
+
+def train_batch(
+    batch: list[str],
+    as_of: str,
+    *,
+    config_path: str | None,
+    encoder_key: str | None,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Train, evaluate (out-of-sample, after costs) and save one bundle per coin of the batch.
+
+    Returns {symbol: summary} or {symbol: {"error": reason}}; one coin failing never stops the others.
+    """
+    from huracan_core.engine.train import load_encoder, train_coin
+
+    config = load_step_config(config_path, overrides)
+    _worker_logging(config)
+    moment = parse_as_of(as_of)
+    storage = Storage(config.general.archive)
+    model_id = run_id_for(moment)
+    encoder, meta = (None, {})
+    if encoder_key:
+        encoder, meta = load_encoder(storage, encoder_key)
+    window = _window(config, moment)
+    data_window = {"as_of": moment.isoformat(), "start_ms": window.start_ms, "end_ms": window.end_ms,
+                   "timeframe": window.timeframe, "source": config.data.source}
+    frames = research_frames(config, batch, moment)
+    results: dict[str, dict[str, Any]] = {}
+    for symbol in batch:
+        log.info("Training %s (%d days)...", symbol, config.engine.lookback_days)
+        if symbol not in frames:
+            results[symbol] = {"error": "no usable candles (see the candle step's verdict)"}
+            continue
+        try:
+            summary = train_coin(
+                frames[symbol], config, storage=storage, model_id=model_id, encoder=encoder,
+                columns=meta.get("columns"), cutoff_ms=meta.get("cutoff_ms"), encoder_key=encoder_key,
+                data_window=data_window,
+            )
+        except (DataIntegrityError, ValueError) as exc:
+            log.warning("⚠️ %s: %s", symbol, exc)
+            results[symbol] = {"error": f"{type(exc).__name__}: {exc}"}
+            continue
+        net = summary["metrics"].get("net_pnl_pct")
+        log.info("✅ Model saved. Net PnL %s after fees (out-of-sample, %s trades).",
+                 "n/a" if net is None else f"{net:+.1f}%", summary["metrics"].get("trades"))
+        results[symbol] = summary
+    return results
+
+
+def publish_step(
+    config_path: str | None,
+    plan: dict[str, Any],
+    results: Sequence[Mapping[str, Mapping[str, Any]]],
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Gates and the paired comparison, pointers, roster, promotions history and database rows."""
+    from huracan_core.db import (
+        record_metrics,
+        record_model,
+        record_promotion,
+        set_model_status,
+        upgrade,
+    )
+    from huracan_core.db.connection import connect
+    from huracan_core.engine.champion import promote, write_roster
+
+    config = load_step_config(config_path, overrides)
+    storage = Storage(config.general.archive)
+    moment = parse_as_of(plan["as_of"])
+    merged: dict[str, Mapping[str, Any]] = {}
+    for batch in results:
+        merged.update(batch)
+    upgrade(config.general.database)
+    db = connect(config.general.database)
+    now = datetime.now(UTC)
+    verdicts: dict[str, Any] = {}
+    failed: dict[str, str] = {}
+    try:
+        for symbol in plan["symbols"]:
+            result = merged.get(symbol)
+            if result is None:
+                continue
+            if "error" in result:
+                failed[symbol] = str(result["error"])
+                continue
+            record_model(db, symbol=symbol, model_id=result["model_id"], path=result["path"],
+                         sha256=result["model_sha256"], feature_recipe_hash=result["feature_recipe_hash"],
+                         config_hash=config.config_hash(), trained_as_of=moment, created_at=now)
+            record_metrics(db, symbol=symbol, model_id=result["model_id"],
+                           metrics={k: v for k, v in result["metrics"].items() if isinstance(v, int | float)})
+            _record_breakdowns(db, storage, result, record_metrics)
+            verdict = promote(storage, result, gates=config.engine.gates, promoted_at=now)
+            verdicts[symbol] = verdict
+            if verdict["promoted"]:
+                if verdict.get("previous_model_id") != result["model_id"]:
+                    record_promotion(db, symbol=symbol, from_model_id=verdict.get("previous_model_id"),
+                                     to_model_id=result["model_id"], promoted_by="engine", promoted_at=now,
+                                     reason=str(verdict.get("reason")), metrics=result["metrics"])
+                    if verdict.get("previous_model_id"):
+                        _status(db, set_model_status, symbol, verdict["previous_model_id"], "retired")
+                set_model_status(db, symbol=symbol, model_id=result["model_id"], status="champion")
+                log.info("🏆 %s: %s is champion (%s).", symbol, result["model_id"], verdict.get("reason"))
+            else:
+                status = "rejected" if verdict["gate_failures"] else "trained"
+                set_model_status(db, symbol=symbol, model_id=result["model_id"], status=status)
+                log.info("%s: not promoted (%s).", symbol, verdict.get("reason"))
+    finally:
+        db.dispose()
+    roster = write_roster(storage, config.engine.gates, updated_at=now)
+    published = {
+        "models": sorted(s for s in merged if "error" not in merged[s]),
+        "promoted": sorted(s for s, v in verdicts.items() if v["promoted"]),
+        "verdicts": verdicts,
+        "failed": failed,
+        "roster": [e["symbol"] for e in roster["champions"] if e.get("trade_ok")],
+        "results": {s: dict(r) for s, r in merged.items()},
+    }
+    storage.write_json(_run_key(plan["run_id"], "published"), published)
+    return published
+
+
+def _record_breakdowns(db: Any, storage: Storage, result: Mapping[str, Any], record_metrics: Any) -> None:
+    """Per-regime and per-engine OOS metrics from the bundle's metrics.json into model_metrics."""
+    metrics = storage.read_json(f"{result['path']}/metrics.json")
+    for group, prefix in (("per_regime", "regime"), ("per_engine", "engine")):
+        for name, values in (metrics.get(group) or {}).items():
+            numbers = {k: v for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+            if numbers:
+                record_metrics(db, symbol=result["symbol"], model_id=result["model_id"], metrics=numbers,
+                               scope=f"{prefix}:{name}")
+
+
+def _status(db: Any, set_model_status: Any, symbol: str, model_id: str, status: str) -> None:
+    try:
+        set_model_status(db, symbol=symbol, model_id=model_id, status=status)
+    except ValueError:  # the previous champion may predate this database
+        log.info("%s: previous champion %s is not in the database; status not changed", symbol, model_id)
+
+
+def report_step(
+    config_path: str | None,
+    plan: dict[str, Any],
+    candles: dict[str, Any],
+    published: dict[str, Any],
+    overrides: dict[str, Any] | None = None,
+    *,
+    wall_time_s: float | None = None,
+) -> dict[str, Any]:
+    """Daily summary and the seed's daily report for the as-of date; returns their locations."""
+    config = load_step_config(config_path, overrides)
+    storage = Storage(config.general.archive)
+    moment = parse_as_of(plan["as_of"])
+    results = {s: r for s, r in published.get("results", {}).items() if "error" not in r}
+    nets = [r["metrics"]["net_pnl_pct"] for r in results.values() if r["metrics"].get("net_pnl_pct") is not None]
+    trades = sum(int(r["metrics"].get("trades") or 0) for r in results.values())
+    wins = sum((r["metrics"].get("hit_rate") or 0.0) * int(r["metrics"].get("trades") or 0) for r in results.values())
+    failed = {**candles.get("failed", {}), **published.get("failed", {})}
+    top = sorted(results.values(), key=lambda r: -(r["metrics"].get("net_pnl_pct") or -1e9))[:3]
+    summary = {
+        "as_of": plan["as_of"],
+        "run_id": plan["run_id"],
+        "timeframe": plan["timeframe"],
+        "lookback_days": plan["lookback_days"],
+        "data_source": plan["data_source"],
+        "symbols_total": len(plan["symbols"]),
+        "symbols_succeeded": len(results),
+        "symbols_failed": len(failed),
+        "symbols_skipped": len(candles.get("skipped", {})),
+        "succeeded": sorted(results),
+        "failed": failed,
+        "skipped": candles.get("skipped", {}),
+        "promoted": published.get("promoted", []),
+        "top_contributors": [
+            {"symbol": r["symbol"], "model_id": r["model_id"], "net_pnl_pct": r["metrics"].get("net_pnl_pct"),
+             "sharpe": r["metrics"].get("sharpe"), "trades": r["metrics"].get("trades")}
+            for r in top
+        ],
+        "averages": {
+            "net_pnl_pct": statistics.fmean(nets) if nets else None,
+            "sharpe": _mean([r["metrics"].get("sharpe") for r in results.values()]),
+            "trades": trades / len(results) if results else None,
+        },
+        "metrics_scope": "out-of-sample, after fees, spread and slippage",
+        "wall_time_s": wall_time_s,
+        "huracan_version": __version__,
+        "config_hash": config.config_hash(),
+    }
+    day = moment.date()
+    summary_url = write_daily_summary(storage, day, summary)
+    report_url = write_daily_report(
+        storage, day,
+        models_trained=len(results),
+        promotions=len(published.get("promoted", [])),
+        total_trades=trades,
+        avg_pnl_pct=round(statistics.fmean(nets), 4) if nets else None,
+        hit_rate_pct=round(100.0 * wins / trades, 2) if trades else None,
+        extra={"as_of": plan["as_of"], "scope": "out-of-sample, after costs", "champions": published.get("roster", [])},
+    )
+    return {"summary": summary_url, "report": report_url}
+
+
+def _mean(values: Sequence[Any]) -> float | None:
+    numbers = [v for v in values if isinstance(v, int | float)]
+    return statistics.fmean(numbers) if numbers else None

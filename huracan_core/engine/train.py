@@ -1,0 +1,209 @@
+"""Training for the nightly Engine: the shared encoder over all coins, then each coin's model.
+
+The encoder learns only from bars before `encoder_cutoff_ms`, and every coin's out-of-sample test range
+starts after that moment, so no OOS bar was seen by any part of the model. Each coin's 23 engines are
+then evaluated walk-forward (fees, spread and slippage in the loop) and saved as a verified bundle.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from huracan_core.alphas.calibration import forward_move_bps
+from huracan_core.alphas.learned import CORE_INPUTS, EXTRA_INPUTS, NeuralEngine
+from huracan_core.archive import Storage, paths
+from huracan_core.config import HuracanConfig
+from huracan_core.costs import costs_summary, fees_from_config
+from huracan_core.decision import DecisionSettings
+from huracan_core.engine.champion import compare_with_champion, recent_net_pnl
+from huracan_core.engine.coin_model import bundle_contents, coin_engines
+from huracan_core.evaluation.research import ResearchFrame, WalkForwardSettings, evaluate_walk_forward
+from huracan_core.models.bundle import save_bundle
+from huracan_core.models.encoder import EncoderConfig, SharedEncoder
+from huracan_core.models.train import TrainConfig, train_encoder
+from huracan_core.models.windows import Normaliser, make_windows
+
+log = logging.getLogger(__name__)
+
+ENCODER_FILE = "encoder.safetensors"
+ENCODER_META = "encoder.json"
+TRAIN_FRACTION = 0.4  # share of the lookback the encoder may learn from (the first fold's training share)
+
+
+def encoder_columns(frames: Mapping[str, ResearchFrame]) -> list[str]:
+    """Feature columns every coin of the run has (non-null): the shared encoder's inputs, in a fixed order."""
+    columns = []
+    for column in (*CORE_INPUTS, *EXTRA_INPUTS):
+        if all(
+            column in rf.frame.columns and rf.frame[column].null_count() < rf.frame.height for rf in frames.values()
+        ):
+            columns.append(column)
+    return columns
+
+
+def encoder_cutoff_ms(window_start_ms: int, window_end_ms: int) -> int:
+    """Bars from here on are never in the encoder's training labels (its labels end before the cutoff)."""
+    return window_start_ms + int((window_end_ms - window_start_ms) * TRAIN_FRACTION)
+
+
+@dataclass(frozen=True)
+class SharedEncoderResult:
+    encoder: SharedEncoder
+    columns: list[str]
+    cutoff_ms: int
+    windows_per_second: float
+    epochs: int
+    warm_started: bool
+
+
+def train_shared_encoder(
+    frames: Mapping[str, ResearchFrame],
+    *,
+    cutoff_ms: int,
+    seed: int,
+    device: str,
+    init: tuple[dict[str, torch.Tensor], list[str]] | None = None,
+) -> SharedEncoderResult:
+    """Train the encoder (with per-coin heads) on every coin's bars before `cutoff_ms`."""
+    columns = encoder_columns(frames)
+    horizon = NeuralEngine.horizon_bars
+    enc_cfg = EncoderConfig(n_features=len(columns))
+    train_sets: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    valid_sets: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for symbol, rf in frames.items():
+        frame = rf.frame
+        y = forward_move_bps(frame, horizon).cast(float).fill_null(np.nan).to_numpy()
+        ts = frame["timestamp"].to_numpy()
+        index = np.arange(frame.height)
+        # A label at row t reads opens up to t + 1 + horizon: keep those ending before the cutoff.
+        last_label_ok = index + 1 + horizon < np.searchsorted(ts, cutoff_ms)
+        allowed = last_label_ok & np.isfinite(y)
+        rows = np.flatnonzero(allowed)
+        if rows.size < 200:
+            log.info("%s: %d rows before the encoder cutoff; left out of the shared encoder", symbol, rows.size)
+            continue
+        cut = rows[int(rows.size * 0.8)]
+        fit_rows = allowed & (index <= cut)
+        valid_rows = allowed & (index > cut + 1 + horizon)
+        normaliser = Normaliser.fit(frame, columns, fit_rows)
+        fit = make_windows(frame, normaliser, enc_cfg.window, rows=fit_rows, targets=y)
+        valid = make_windows(frame, normaliser, enc_cfg.window, rows=valid_rows, targets=y)
+        train_sets[symbol] = (fit.X, fit.y)  # type: ignore[assignment]
+        valid_sets[symbol] = (valid.X, valid.y)  # type: ignore[assignment]
+    if not train_sets:
+        raise ValueError("no coin has enough bars before the encoder cutoff to train the shared encoder")
+    init_state, init_symbols = init if init is not None else (None, None)
+    trained = train_encoder(
+        train_sets, valid_sets, TrainConfig(encoder=enc_cfg), device, seed, init_state=init_state,
+        init_symbols=init_symbols,
+    )
+    return SharedEncoderResult(
+        encoder=trained.encoder.cpu().eval(),
+        columns=columns,
+        cutoff_ms=cutoff_ms,
+        windows_per_second=float(trained.windows_per_second),
+        epochs=len(trained.history),
+        warm_started=bool(trained.warm_started),
+    )
+
+
+def save_encoder(storage: Storage, model_id: str, result: SharedEncoderResult, meta: Mapping[str, Any]) -> str:
+    """Write the encoder (safetensors + JSON, no pickle) under encoders/<model_id>/; returns its folder key."""
+    from safetensors.torch import save
+
+    folder = paths.encoder_dir(model_id)
+    state = {k: v.detach().cpu().contiguous() for k, v in result.encoder.state_dict().items()}
+    storage.write_bytes(f"{folder}/{ENCODER_FILE}", save(state))
+    storage.write_json(
+        f"{folder}/{ENCODER_META}",
+        {
+            "encoder_config": result.encoder.config.to_dict(),
+            "columns": result.columns,
+            "cutoff_ms": result.cutoff_ms,
+            "windows_per_second": result.windows_per_second,
+            "epochs": result.epochs,
+            "warm_started": result.warm_started,
+            **meta,
+        },
+    )
+    return folder
+
+
+def load_encoder(storage: Storage, folder: str) -> tuple[SharedEncoder, dict[str, Any]]:
+    """The encoder saved by `save_encoder` (weights through safetensors: loading runs no code)."""
+    from safetensors.torch import load
+
+    meta = storage.read_json(f"{folder}/{ENCODER_META}")
+    encoder = SharedEncoder(EncoderConfig.from_dict(dict(meta["encoder_config"])))
+    encoder.load_state_dict(load(storage.read_bytes(f"{folder}/{ENCODER_FILE}")))
+    return encoder.eval(), meta
+
+
+def latest_encoder_before(storage: Storage, model_id: str) -> str | None:
+    """The newest encoder folder of an earlier run (the warm start), or None."""
+    earlier = [key for key in storage.list(paths.encoders_root()) if key.rsplit("/", 1)[-1] < model_id]
+    return earlier[-1] if earlier else None
+
+
+def train_coin(
+    rf: ResearchFrame,
+    config: HuracanConfig,
+    *,
+    storage: Storage,
+    model_id: str,
+    encoder: SharedEncoder | None,
+    columns: Sequence[str] | None,
+    cutoff_ms: int | None,
+    encoder_key: str | None,
+    data_window: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Evaluate one coin's 23 engines walk-forward and save the bundle; returns a small JSON summary."""
+    started = time.monotonic()
+    seed = config.engine.seed
+    engines = coin_engines(encoder, columns, seed)
+    decision = DecisionSettings.from_config(config)
+    settings = WalkForwardSettings(
+        n_folds=config.engine.folds, hold_bars=config.engine.hold_bars, min_signals=config.engine.min_signals
+    )
+    ev = evaluate_walk_forward(rf, engines, decision=decision, settings=settings, first_test_not_before_ms=cutoff_ms)
+    # Compare before writing: a re-run of this date may be rewriting the champion's own folder.
+    comparison = compare_with_champion(
+        storage, ev, rf, model_id=model_id, hold_bars=config.engine.hold_bars, decision=decision
+    )
+    contents = bundle_contents(
+        ev, rf, engines, hold_bars=config.engine.hold_bars, decision=decision, seed=seed,
+        as_of=data_window["as_of"], config_hash=config.config_hash(), data_window=data_window,
+        columns=columns, encoder_key=encoder_key,
+    )
+    fees = fees_from_config(config.costs)
+    costs = costs_summary(rf.costs, fees, symbol=rf.symbol, cost_config=config.costs)
+    folder = paths.model_dir(rf.symbol, model_id)
+    saved = save_bundle(
+        storage, folder, tensors=contents.tensors, config=contents.config, metrics=contents.metrics, costs=costs
+    )
+    m = ev.metrics
+    return {
+        "symbol": rf.symbol,
+        "model_id": model_id,
+        "path": folder,
+        "model_sha256": saved["model_sha256"],
+        "feature_recipe_hash": rf.recipe.hash(),
+        "metrics": {
+            k: m.get(k)
+            for k in ("net_pnl_pct", "gross_pnl_pct", "sharpe", "sortino", "max_drawdown_pct", "hit_rate",
+                      "trades", "avg_trade_bps", "fees_bps", "turnover")
+        },
+        "oos_window": {"first_bar": ev.oos_start_ms, "last_bar": ev.oos_end_ms},
+        "last_train_end_ms": contents.config["last_train_end_ms"],
+        "engine_errors": ev.engine_errors,
+        "comparison": comparison,
+        "recent_net_pnl_pct": recent_net_pnl(ev, rf.timeframe),
+        "seconds": round(time.monotonic() - started, 2),
+    }
