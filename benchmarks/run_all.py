@@ -25,7 +25,8 @@ def main() -> int:
         started = time.perf_counter()
         try:
             spec.loader.exec_module(module)
-            results[path.stem] = module.run()
+            fn = getattr(module, "run", None) or module.run_benchmark
+            results[path.stem] = fn()
         except Exception as exc:  # a broken benchmark is reported, the others still run
             failures += 1
             results[path.stem] = {"error": f"{type(exc).__name__}: {exc}"}

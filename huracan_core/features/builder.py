@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 
 import numpy as np
 import polars as pl
@@ -21,206 +23,169 @@ from huracan_core.features.recipe import DEFAULT_RECIPE, FeatureRecipe
 
 log = logging.getLogger(__name__)
 
-Arrays = dict[str, np.ndarray]
 
-
-def _shift_ratio_minus_one(x: np.ndarray) -> np.ndarray:
-    """x_t / x_{t-1} - 1 (NaN on row 0): the 1-bar relative change."""
-    out = np.full(x.size, np.nan)
-    if x.size > 1:
-        out[1:] = x[1:] / x[:-1] - 1.0
-    return out
-
-
-def _finite_emas(series: list[np.ndarray], alphas: list[float], recipe: FeatureRecipe) -> list[np.ndarray]:
-    """Finite EMAs of each series with its smoothing factor, computed in one pass."""
-    windows = [recipe.ema_window(a) for a in alphas]
-    decay, norm = zip(*(ind.ema_constants(a, w) for a, w in zip(alphas, windows, strict=True)), strict=True)
-    out = ind.finite_emas(
-        np.stack(series), np.array(alphas), np.array(windows, dtype=np.int64), np.array(decay), np.array(norm)
-    )
-    return list(out)
-
-
-def _candle_features(candles: dict[str, np.ndarray], log_close: np.ndarray, recipe: FeatureRecipe) -> Arrays:
-    """Every single-coin feature (NaN where a window is not yet full, before the lookback mask)."""
+@lru_cache(maxsize=64)
+def _layout(recipe: FeatureRecipe) -> tuple[tuple[str, ...], dict[str, int], tuple]:
+    """(feature names in output order, {name: row of the output block}, arguments of
+    `indicators.coin_features` after the candle arrays); cached per recipe."""
     r = recipe
-    h, l, c, v = (candles[n] for n in ("high", "low", "close", "volume"))  # noqa: E741
-    n = c.size
-    out: Arrays = {}
-
-    ret1 = ind.log_return(log_close, 1)
-    for k in r.return_windows:
-        out[f"ret_{k}"] = ret1 if k == 1 else ind.log_return(log_close, k)
-    for w in r.realized_vol_windows:
-        out[f"rv_{w}"] = ind.rolling_std(ret1, w, 1, 1)
-
-    # Stage 1 smoothing: EMAs of close, Wilder's true range, directional moves, gains and losses.
-    tr, plus_dm, minus_dm, gain, loss, abs_change = ind.one_bar_blocks(h, l, c)
+    names = tuple(r.columns())
+    row = {name: i for i, name in enumerate(names)}
     spans = sorted({*r.ema_slope_spans, r.macd_fast, r.macd_slow})
+    span_alpha = {s: 2.0 / (s + 1.0) for s in spans}
     aa, xa, ra = 1.0 / r.atr_window, 1.0 / r.adx_window, 1.0 / r.rsi_window
-    smoothed = _finite_emas(
-        [*(c for _ in spans), tr, plus_dm, minus_dm, gain, loss],
-        [*(2.0 / (s + 1.0) for s in spans), aa, xa, xa, ra, ra],
-        r,
+    alphas1 = [*(span_alpha[s] for s in spans), aa, xa, xa, ra, ra]  # close EMAs, TR, +DM, -DM, gain, loss
+    alphas2 = [2.0 / (r.macd_signal + 1.0), xa]  # MACD signal, ADX
+    ema1 = ind.ema_window_constants(alphas1, [r.ema_window(a) for a in alphas1])
+    ema2 = ind.ema_window_constants(alphas2, [r.ema_window(a) for a in alphas2])
+    ints = np.array(
+        [
+            len(spans), spans.index(r.macd_fast), spans.index(r.macd_slow),
+            row[f"atr_{r.atr_window}"], row[f"adx_{r.adx_window}"], row[f"rsi_{r.rsi_window}"],
+            row["macd"], row["macd_signal"], row["macd_hist"], row[f"parkinson_{r.parkinson_window}"],
+            row[f"bb_pos_{r.bollinger_window}"], row[f"bb_width_{r.bollinger_window}"],
+            row[f"range_pos_{r.range_window}"], row[f"vol_z_{r.volume_window}"],
+            row[f"vol_ratio_{r.volume_window}"], row[f"vwap_dist_{r.vwap_window}"],
+            row["tod_sin"] if r.time_features else -1,
+            r.parkinson_window, r.bollinger_window, r.range_window, r.volume_window, r.vwap_window,
+            r.ema_window(xa), r.ema_window(ra),
+            max(r.ema_window(span_alpha[r.macd_fast]), r.ema_window(span_alpha[r.macd_slow])),
+        ],
+        dtype=np.int64,
+    )  # fmt: skip
+    floats = np.array([r.bollinger_k, 4.0 * math.log(2.0)])
+    as_ints = lambda values: np.array(values, dtype=np.int64)  # noqa: E731
+    args = (
+        ints,
+        floats,
+        as_ints(r.return_windows),
+        as_ints([row[f"ret_{k}"] for k in r.return_windows]),
+        as_ints([spans.index(s) for s in r.ema_slope_spans]),
+        as_ints([row[f"ema_slope_{s}"] for s in r.ema_slope_spans]),
+        ema1,
+        ema2,
     )
-    emas = dict(zip(spans, smoothed[: len(spans)], strict=True))
-    tr_s, pdm_s, mdm_s, gain_s, loss_s = smoothed[len(spans) :]
-    for span in r.ema_slope_spans:
-        out[f"ema_slope_{span}"] = _shift_ratio_minus_one(emas[span])
-    out[f"atr_{r.atr_window}"] = np.maximum(tr_s, 0.0) / c
-
-    # DX = 100 |+DI - -DI| / (+DI + -DI); the smoothed true range cancels out of that ratio, leaving the
-    # smoothed moves. 0 where the window has no directional move at all, and 0 while the smoothed moves do
-    # not exist yet (ADX's recursive EMA starts from those zeros, as it always has).
-    xw = r.ema_window(xa)
-    directed = ind.any_positive_in_window(plus_dm + minus_dm, xw)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dx = np.where(directed, 100.0 * np.abs(pdm_s - mdm_s) / (pdm_s + mdm_s), 0.0)
-    dx[: min(n, xw)] = 0.0
-
-    # RSI: a window without any close change gives 50, not the ratio of two rounding residues.
-    moved = ind.any_positive_in_window(abs_change, r.ema_window(ra))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out[f"rsi_{r.rsi_window}"] = np.where(moved, 100.0 * gain_s / (gain_s + loss_s), 50.0)
-
-    # Stage 2 smoothing: MACD signal and ADX.
-    line = emas[r.macd_fast] - emas[r.macd_slow]
-    line[: min(n, max(r.ema_window(2.0 / (s + 1.0)) for s in (r.macd_fast, r.macd_slow)))] = 0.0
-    signal, adx = _finite_emas([line, dx], [2.0 / (r.macd_signal + 1.0), xa], r)
-    out[f"adx_{r.adx_window}"] = np.maximum(adx, 0.0)
-    out["macd"] = line / c
-    out["macd_signal"] = signal / c
-    out["macd_hist"] = (line - signal) / c
-
-    pw = r.parkinson_window
-    hl2 = np.log(h / l) ** 2
-    out[f"parkinson_{pw}"] = np.sqrt(ind.rolling_mean(hl2, pw, 0) / (4.0 * math.log(2.0)))
-
-    bw = r.bollinger_window
-    mid = ind.rolling_mean(c, bw, 0)
-    sd = ind.rolling_std(c, bw, 0, 0)
-    flat = ind.constant_in_window(c, bw)
-    band = r.bollinger_k * sd
-    out[f"bb_pos_{bw}"] = np.where(flat, 0.0, ind.safe_ratio(c - mid, band, 0.0))
-    out[f"bb_width_{bw}"] = np.where(flat, 0.0, 2.0 * r.bollinger_k * sd / mid)
-
-    rw = r.range_window
-    low = ind.rolling_min(l, rw)
-    out[f"range_pos_{rw}"] = ind.safe_ratio(c - low, ind.rolling_max(h, rw) - low, 0.5)
-
-    vw = r.volume_window
-    vol_mean = ind.rolling_mean(v, vw, 0)
-    vol_std = ind.rolling_std(v, vw, 1, 0)
-    out[f"vol_z_{vw}"] = np.where(
-        ind.constant_in_window(v, vw), 0.0, ind.safe_ratio(v - vol_mean, vol_std, 0.0)
-    )
-    out[f"vol_ratio_{vw}"] = np.where(
-        ind.any_positive_in_window(v, vw), ind.safe_ratio(v, vol_mean, 1.0), 1.0
-    )
-
-    ww = r.vwap_window
-    typical = (h + l + c) / 3.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        vwap = np.where(
-            ind.any_positive_in_window(v, ww),
-            ind.rolling_sum(typical * v, ww, 0) / ind.rolling_sum(v, ww, 0),
-            ind.rolling_mean(typical, ww, 0),  # no volume at all: plain mean of typical price
-        )
-    out[f"vwap_dist_{ww}"] = c / vwap - 1.0
-
-    if r.time_features:
-        out["tod_sin"], out["tod_cos"], out["dow_sin"], out["dow_cos"] = ind.time_features(candles["timestamp"])
-    out["_ret1"] = ret1
-    return out
+    return names, row, args
 
 
-def _cross_features(
-    log_close: np.ndarray,
-    ret1: np.ndarray,
+# Scratch rows (logs, one-bar blocks, smoothed series) are reused per thread up to this many bars: touching
+# fresh memory costs page faults that, on a virtual machine, take longer than the arithmetic.
+_SCRATCH_MAX_BARS = 250_000
+_local = threading.local()
+
+
+def _scratch(rows: int, bars: int) -> np.ndarray:
+    """A rows x bars float64 work array, reused by later calls on this thread (contents undefined)."""
+    if bars > _SCRATCH_MAX_BARS:
+        return np.empty((rows, bars))
+    cached = getattr(_local, "scratch", None)
+    if cached is None or cached.shape != (rows, bars):
+        cached = _local.scratch = np.empty((rows, bars))
+    return cached
+
+
+def feature_block(
+    candles: dict[str, np.ndarray],
     recipe: FeatureRecipe,
     symbol: str | None,
-    ref_closes: dict[str, np.ndarray],
-) -> Arrays:
-    """beta / corr / rs against each reference coin (NaN where the reference lacks the bar)."""
-    w = recipe.cross_window
-    n = log_close.size
-    out: Arrays = {}
-    ret_w = ind.log_return(log_close, w)
-    for ref_symbol, tag in recipe.reference_tags().items():
-        names = (f"beta_{tag}_{w}", f"corr_{tag}_{w}", f"rs_{tag}_{w}")
-        if symbol == ref_symbol:
-            for name, value in zip(names, (1.0, 1.0, 0.0), strict=True):
-                out[name] = np.full(n, value)
-        elif ref_symbol in ref_closes:
-            log_ref = np.log(ref_closes[ref_symbol])
-            beta, corr = ind.beta_corr(ret1, ind.log_return(log_ref, 1), w, recipe.cross_min_pairs)
-            missing = np.isnan(log_ref)
-            beta[missing] = np.nan
-            corr[missing] = np.nan
-            out[names[0]], out[names[1]] = beta, corr
-            out[names[2]] = ret_w - ind.log_return(log_ref, w)
-        else:
-            for name in names:
-                out[name] = np.full(n, np.nan)
-    return out
+    refs: dict[str, dict[str, np.ndarray]],
+) -> np.ndarray:
+    """Features x bars float64 block (rows in `recipe.columns()` order), NaN where a value is missing
+    (warm-up rows included): the one computation behind both modes.
 
-
-def feature_arrays(
-    candles: dict[str, np.ndarray], recipe: FeatureRecipe, symbol: str | None, ref_closes: dict[str, np.ndarray]
-) -> Arrays:
-    """{feature column: float64 values}, NaN where the value is missing (warm-up rows included).
-
-    `candles` holds the checked candle columns as numpy arrays; `ref_closes` maps reference symbols to their
-    close aligned on the candles' timestamps (NaN where missing). The one computation behind both modes.
+    `candles` holds the checked candle columns as numpy arrays; `refs` maps reference symbols to their
+    checked "timestamp" and "close" arrays.
     """
-    log_close = np.log(candles["close"])
-    single = _candle_features(candles, log_close, recipe)
-    ret1 = single.pop("_ret1")
-    merged = single | _cross_features(log_close, ret1, recipe, symbol, ref_closes)
-    out: Arrays = {}
+    names, row, args = _layout(recipe)
+    n = candles["close"].size
+    present = [s for s in recipe.reference_symbols if s in refs and s != symbol]
+    n_smoothed = args[-2][0].size
+    block = np.empty((len(names), n))  # the output: polars keeps these rows (zero-copy)
+    work = _scratch(11 + n_smoothed + len(recipe.reference_symbols), n)
+    log_close, log_hl, ret1, sd_close, sd_volume = work[:5]
+    blocks, smoothed = work[5:11], work[11 : 11 + n_smoothed]
+    ts, high, low, close, volume = (candles[c] for c in ("timestamp", "high", "low", "close", "volume"))
+    np.log(close, out=log_close)
+    np.divide(high, low, out=log_hl)
+    np.log(log_hl, out=log_hl)
+    ret1[:1] = np.nan
+    np.subtract(log_close[1:], log_close[:-1], out=ret1[1:])
+    for window in recipe.realized_vol_windows:
+        ind.rolling_std(ret1, window, 1, 1, block[row[f"rv_{window}"]])
+    ind.rolling_std(close, recipe.bollinger_window, 0, 0, sd_close)
+    ind.rolling_std(volume, recipe.volume_window, 1, 0, sd_volume)
+    ind.one_bar_blocks(high, low, close, blocks)
+    ind.finite_emas(close, blocks, int(args[0][0]), *args[-2], smoothed)
+    ind.coin_features(
+        ts, high, low, close, volume, log_close, log_hl, sd_close, sd_volume, blocks, smoothed, *args, block
+    )
+    w = recipe.cross_window
+    for ref_symbol, tag in recipe.reference_tags().items():
+        rows = np.array(
+            [row[f"beta_{tag}_{w}"], row[f"corr_{tag}_{w}"], row[f"rs_{tag}_{w}"]], dtype=np.int64
+        )
+        if symbol == ref_symbol:
+            block[rows] = np.array([[1.0], [1.0], [0.0]])
+        elif ref_symbol in present:
+            log_ref = work[11 + n_smoothed + present.index(ref_symbol)]
+            ind.align(ts, refs[ref_symbol]["timestamp"], refs[ref_symbol]["close"], log_ref)
+            np.log(log_ref, out=log_ref)
+            ind.cross_features(log_close, log_ref, w, recipe.cross_min_pairs, block, rows)
+        else:
+            block[rows] = np.nan
     for name, lookback in recipe.lookbacks.items():
-        values = merged[name]
         if lookback:
-            values = values.copy() if values is ret1 else values
-            values[: min(values.size, lookback)] = np.nan
-        out[name] = values
+            block[row[name], :lookback] = np.nan
+    return block
+
+
+RefArrays = dict[str, dict[str, np.ndarray]]
+
+
+def _reference_arrays(recipe: FeatureRecipe, refs: dict[str, pl.DataFrame] | None) -> RefArrays:
+    """{reference symbol: checked "timestamp" and "close" arrays} for the recipe's references supplied."""
+    out: RefArrays = {}
+    for ref_symbol in recipe.reference_symbols:
+        if refs and ref_symbol in refs:
+            ref = validate_candles(refs[ref_symbol], ref_symbol, columns=("timestamp", "close"))
+            out[ref_symbol] = {c: ref.get_column(c).to_numpy() for c in ("timestamp", "close")}
     return out
 
 
-def _aligned_close(ref: pl.DataFrame, timestamps: np.ndarray) -> np.ndarray:
-    """The reference's close at each of `timestamps` (a left join on timestamp), NaN where it lacks the bar."""
-    return ind.aligned(ref["timestamp"].to_numpy(), ref["close"].to_numpy(), timestamps)
-
-
-def _prepare(
-    candles: pl.DataFrame,
-    recipe: FeatureRecipe,
-    refs: dict[str, pl.DataFrame] | None,
-    symbol: str | None,
-) -> tuple[pl.DataFrame, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Checked candle frame, its columns as arrays, and the aligned reference closes."""
+def _build(
+    candles: pl.DataFrame, recipe: FeatureRecipe, ref_arrays: RefArrays, symbol: str | None, rows: slice
+) -> pl.DataFrame:
+    """Check the candles, compute the feature block, return `rows` of the output frame."""
     frame = validate_candles(candles, symbol)
     message = history_message(frame.height, recipe, symbol)
     if message is not None and frame.height:
         log.info(message)
-    arrays = {name: frame[name].to_numpy() for name in CANDLE_COLUMNS}
-    ref_closes: dict[str, np.ndarray] = {}
-    for ref_symbol in recipe.reference_symbols:
-        if ref_symbol == symbol or not refs or ref_symbol not in refs:
-            continue
-        ref = validate_candles(refs[ref_symbol], ref_symbol, columns=("timestamp", "close"))
-        ref_closes[ref_symbol] = _aligned_close(ref, arrays["timestamp"])
-    return frame, arrays, ref_closes
+    arrays = {name: frame.get_column(name).to_numpy() for name in CANDLE_COLUMNS}
+    block = feature_block(arrays, recipe, symbol, ref_arrays)
+    return _to_frame(frame, block, recipe, rows)
 
 
-def _to_frame(frame: pl.DataFrame, values: Arrays, recipe: FeatureRecipe, rows: slice) -> pl.DataFrame:
+# Up to this many rows, the feature columns are built as one row-wise block (one polars call instead of one
+# per column: the live path builds a single row). The values are the same arrays either way.
+_ROWWISE_MAX_ROWS = 8
+
+
+def _to_frame(frame: pl.DataFrame, block: np.ndarray, recipe: FeatureRecipe, rows: slice) -> pl.DataFrame:
     """Candle columns + feature columns (NaN -> null) + `warmup`, for `rows` of the input."""
-    candles = frame.select(CANDLE_COLUMNS)[rows]
+    names = _layout(recipe)[0]
+    candles = pl.DataFrame([frame.get_column(name)[rows] for name in CANDLE_COLUMNS])
     index = np.arange(frame.height)[rows]
-    columns = [pl.Series(name, data[rows], dtype=pl.Float64, nan_to_null=True) for name, data in values.items()]
-    columns.append(pl.Series("warmup", index < recipe.warmup_bars() - 1))
-    return candles.hstack(columns)
+    values = block[:, rows]
+    if values.shape[1] <= _ROWWISE_MAX_ROWS and values.shape[1] and names:
+        features = pl.DataFrame(
+            [pl.Series(str(i), line, dtype=pl.Float64, nan_to_null=True) for i, line in enumerate(values.T)]
+        ).transpose(column_names=list(names))
+    else:
+        features = pl.DataFrame(
+            [pl.Series(name, values[i], dtype=pl.Float64, nan_to_null=True) for i, name in enumerate(names)]
+        )
+    warmup = pl.DataFrame([pl.Series("warmup", index < recipe.warmup_bars() - 1)])
+    return pl.concat([candles, features, warmup], how="horizontal")
 
 
 def build_rows(
@@ -231,8 +196,7 @@ def build_rows(
     rows: slice,
 ) -> pl.DataFrame:
     """`build_features` output restricted to `rows` (the values do not depend on the slice)."""
-    frame, arrays, ref_closes = _prepare(candles, recipe, refs, symbol)
-    return _to_frame(frame, feature_arrays(arrays, recipe, symbol, ref_closes), recipe, rows)
+    return _build(candles, recipe, _reference_arrays(recipe, refs), symbol, rows)
 
 
 def build_features(
@@ -268,12 +232,15 @@ def build_features_many(
     recipe: FeatureRecipe = DEFAULT_RECIPE,
     refs: dict[str, pl.DataFrame] | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """`build_features` for many symbols, spread over the machine's cores (the kernels release the GIL)."""
+    """`build_features` for many symbols, spread over the machine's cores (the kernels release the GIL);
+    the references are checked once."""
+    ref_arrays = _reference_arrays(recipe, refs)
+    everything = slice(None)
     workers = min(len(candles_by_symbol), os.cpu_count() or 1)
     if workers <= 1:
-        return {s: build_features(c, recipe, refs, symbol=s) for s, c in candles_by_symbol.items()}
+        return {s: _build(c, recipe, ref_arrays, s, everything) for s, c in candles_by_symbol.items()}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {
-            s: pool.submit(build_features, c, recipe, refs, symbol=s) for s, c in candles_by_symbol.items()
+            s: pool.submit(_build, c, recipe, ref_arrays, s, everything) for s, c in candles_by_symbol.items()
         }
         return {s: f.result() for s, f in futures.items()}
