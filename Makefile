@@ -3,14 +3,14 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-dev
+STAMP := $(VENV)/.installed-dev-airflow
 
 .PHONY: run test bench lint format install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade "pip>=24"
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,airflow]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -19,14 +19,14 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python run_daily.py --source synthetic --lookback-days 30
 
-## make test: lint, then the whole suite (PostgreSQL and moto-S3 tests included).
+## make test: lint, then the whole suite (PostgreSQL, moto-S3, Airflow and honesty tests included).
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 ## make bench: speed and memory, as ratios against baselines run side by side.
 bench: $(STAMP)
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,airflow,bench]'
 	$(BIN)/python benchmarks/run_all.py
 
 lint: $(STAMP)
@@ -36,4 +36,6 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) archive lake logs huracan.db .pytest_cache .ruff_cache
+	rm -rf $(VENV) archive lake logs huracan.db .pytest_cache .ruff_cache .airflow
+
+include docs/Makefile.airflow.mk
