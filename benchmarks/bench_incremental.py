@@ -1,9 +1,16 @@
-"""Newest bar in incremental mode, the way Hamilton sees it: features on the newest bars + all 23 engines
-+ the combiner + `decide`, per symbol. Prints median and p99 over repeated calls (target: 5 ms)."""
+"""Newest bar in incremental mode, the way Hamilton sees it, per symbol: features, regime and costs of the
+newest bar (`latest_research`, equal to the batch research frame's last rows) + all 23 engines' signal for
+that bar (`run_engines_latest`, each engine on its own lookback) + the combiner + `decide`.
+Prints median and p99 over repeated calls (target: 5 ms)."""
 
 from __future__ import annotations
 
 import os
+
+# One symbol's newest bar is a few tiny models: OpenMP pools (torch, xgboost) spinning over busy cores cost
+# 10x the work itself, so the live trader runs them single-threaded (one process per symbol scales out).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import statistics
 import time
 from datetime import UTC, datetime
@@ -11,10 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from huracan_core.alphas.registry import all_engines, fit_states, run_engines
+from huracan_core.alphas.registry import all_engines, fit_states, run_engines_latest
 from huracan_core.decision import DecisionSettings, decide
-from huracan_core.evaluation.research import build_research_frame
-from huracan_core.features import DEFAULT_RECIPE
+from huracan_core.evaluation.research import build_research_frame, latest_research, latest_tail_bars
 from huracan_core.market import SyntheticSource
 from huracan_core.meta import MetaCombiner
 
@@ -24,30 +30,41 @@ DAY = 86_400_000
 
 def run(repeats: int = 200) -> dict[str, Any]:
     src = SyntheticSource(seed=7)
-    candles = {s: src.fetch(s, "15m", END - 30 * DAY, END) for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT")}
+    candles = {s: src.fetch(s, "15m", END - 35 * DAY, END) for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT")}
     engines = all_engines()
     rf = build_research_frame(candles["SOLUSDT"], "SOLUSDT", "15m", refs=candles)
     states, _ = fit_states(engines, rf.frame.head(2000))
     combiner = MetaCombiner([e.name for e in engines])
     settings = DecisionSettings()
-    tail = max(DEFAULT_RECIPE.warmup_bars(), max(e.lookback_bars for e in engines)) + 1
+    rows = max(e.lookback_bars for e in engines)  # rows of research frame the engines read
+    tail = latest_tail_bars("15m", rows)  # candles after which older history changes nothing (2904)
     timings: dict[str, list[float]] = {"features": [], "engines": [], "decision": [], "total": []}
     for i in range(repeats):
         end = candles["SOLUSDT"].height - (i % 50)
         sol = candles["SOLUSDT"].slice(end - tail, tail)
         refs = {s: c.slice(end - tail, tail) for s, c in candles.items() if s != "SOLUSDT"}
         t0 = time.perf_counter()
-        frame = build_research_frame(sol, "SOLUSDT", "15m", refs=refs)
+        latest = latest_research(sol, "SOLUSDT", "15m", refs=refs, rows=rows)
         t1 = time.perf_counter()
-        last = frame.frame.tail(max(e.lookback_bars for e in engines))
-        signals = run_engines(engines, last, states).signals
+        run_ = run_engines_latest(engines, latest.frame, states)
+        if run_.errors:
+            raise RuntimeError(f"engines failed: {run_.errors}")
         t2 = time.perf_counter()
-        row = {name: sig.row(-1, named=True) for name, sig in signals.items()}
-        combined = combiner.combine(row, str(last["regime"][-1]), None)
-        decide(np.array([combined.edge_bps]), np.array([combined.confidence]),
-               frame.costs["cost_bps"].tail(1).to_numpy(), frame.costs["spread_bps"].tail(1).to_numpy(), settings)
+        combined = combiner.combine(run_.signals, latest.regime, None)
+        decide(
+            np.array([combined.edge_bps]),
+            np.array([combined.confidence]),
+            np.array([latest.costs["cost_bps"]]),
+            np.array([latest.costs["spread_bps"]]),
+            settings,
+        )
         t3 = time.perf_counter()
-        for key, value in (("features", t1 - t0), ("engines", t2 - t1), ("decision", t3 - t2), ("total", t3 - t0)):
+        for key, value in (
+            ("features", t1 - t0),
+            ("engines", t2 - t1),
+            ("decision", t3 - t2),
+            ("total", t3 - t0),
+        ):
             timings[key].append(value * 1000)
     out = {}
     print(f"cores: {os.cpu_count()}; newest bar, one symbol, {len(engines)} engines, {repeats} calls (ms):")

@@ -42,6 +42,18 @@ def signal_frame(
     )
 
 
+def signal_row(
+    direction: np.ndarray, edge_bps: np.ndarray, confidence: np.ndarray, horizon_bars: int
+) -> dict[str, Any]:
+    """The last element of signal arrays as the dict `latest_signal` returns (same values as the frame)."""
+    return {
+        "direction": int(direction[-1]),
+        "edge_bps": float(edge_bps[-1]),
+        "confidence": float(confidence[-1]),
+        "horizon_bars": int(horizon_bars),
+    }
+
+
 STATE_VERSION = 1  # bump when the layout of a state dict changes; old states are then refused
 
 
@@ -103,6 +115,15 @@ class AlphaEngine(ABC):
     @abstractmethod
     def signal(self, frame: pl.DataFrame, state: Mapping[str, Any]) -> pl.DataFrame:
         """One row per frame row: direction Int8, edge_bps Float64, confidence Float64, horizon_bars Int32."""
+
+    def latest_signal(self, frame: pl.DataFrame, state: Mapping[str, Any]) -> dict[str, Any]:
+        """The signal of `frame`'s last row as a dict (direction, edge_bps, confidence, horizon_bars).
+
+        The live path: only the newest `lookback_bars` rows are read, which the contract says gives the
+        same last row as `signal(frame)`. Engines override it to skip building a frame for one row.
+        """
+        out = self.signal(frame.tail(self.lookback_bars), state)
+        return out.row(-1, named=True)
 
     # --- shared helpers -----------------------------------------------------------------------
     def missing_inputs(self, frame: pl.DataFrame) -> tuple[str, ...]:

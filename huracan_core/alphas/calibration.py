@@ -98,6 +98,13 @@ def apply_calibration(
     A side whose calibration is inactive (too few training signals) abstains; an active side carries its
     calibrated, signed edge; confidence is the rule's strength on signalling rows, 0 elsewhere.
     """
+    return signal_frame(*calibrated_arrays(raw_direction, strength, state), horizon)
+
+
+def calibrated_arrays(
+    raw_direction: np.ndarray, strength: np.ndarray, state: Mapping[str, Any]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(direction, edge_bps, confidence) arrays of `apply_calibration`, without building a frame."""
     long_on = bool(state["long_active"])
     short_on = bool(state["short_active"])
     is_long = (raw_direction == 1) & long_on
@@ -106,4 +113,4 @@ def apply_calibration(
     edge = np.where(is_long, float(state["edge_long_bps"]), 0.0)
     edge = np.where(is_short, float(state["edge_short_bps"]), edge)
     confidence = np.where(direction != 0, strength, 0.0)
-    return signal_frame(direction, edge, confidence, horizon)
+    return direction, edge, confidence

@@ -21,6 +21,7 @@ from huracan_core.alphas.base import (
     InMemoryWeightStore,
     LearnedEngine,
     WeightStore,
+    signal_row,
 )
 from huracan_core.alphas.calibration import forward_move_bps
 from huracan_core.models.encoder import CoinHeads, EncoderConfig, SharedEncoder
@@ -114,6 +115,8 @@ class _LearnedMoveEngine(LearnedEngine):
                 f"{self.name}: encoder expects {encoder.config.n_features} features, got {len(self.fixed_columns)} columns"
             )
         self.last_tensors: dict[str, torch.Tensor] = {}  # weights of the latest fit, for the bundle
+        # The model built from the latest weights signalled (rebuilding it per call dominated the live path).
+        self._model_cache: tuple[str, Mapping[str, np.ndarray], Any] | None = None
 
     # --- to implement -------------------------------------------------------------------------
     def _train(
@@ -205,13 +208,53 @@ class _LearnedMoveEngine(LearnedEngine):
             f"{self.name}.{k}": torch.from_numpy(np.array(v)) for k, v in self.load_weights(state).items()
         }
 
+    def _model(self, state: Mapping[str, Any], tensors: Mapping[str, np.ndarray], build: Any) -> Any:
+        """`build()`, reused while `state` points at the same weights (same mapping or the same buffers).
+
+        The cache keeps the tensors it was built from alive, so an equal buffer address is the same buffer.
+        """
+        ref = state.get("weights_ref")
+        if ref is None:  # during fit: weights not stored yet, nothing to reuse
+            return build()
+        cached = self._model_cache
+        if cached is not None and cached[0] == ref and _same_buffers(cached[1], tensors):
+            return cached[2]
+        model = build()
+        self._model_cache = (str(ref), tensors, model)
+        return model
+
     def signal(self, frame: pl.DataFrame, state: Mapping[str, Any]) -> pl.DataFrame:
+        arrays = self._signal_arrays(frame, state)
+        if arrays is None:
+            return self.abstain(frame.height)
+        direction, edge, confidence = arrays
+        return pl.DataFrame(
+            {
+                "direction": direction,
+                "edge_bps": edge,
+                "confidence": confidence,
+                "horizon_bars": np.full(frame.height, self.horizon_bars, dtype=np.int32),
+            },
+            schema=SIGNAL_SCHEMA,
+        )
+
+    def latest_signal(self, frame: pl.DataFrame, state: Mapping[str, Any]) -> dict[str, Any]:
+        """`signal`'s last row, scoring only the newest `lookback_bars` rows (one encoder window)."""
+        arrays = self._signal_arrays(frame.tail(self.lookback_bars), state)
+        if arrays is None:
+            return signal_row(np.zeros(1, np.int8), np.zeros(1), np.zeros(1), self.horizon_bars)
+        return signal_row(*arrays, self.horizon_bars)
+
+    def _signal_arrays(
+        self, frame: pl.DataFrame, state: Mapping[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(direction, edge_bps, confidence) per row, or None when the engine abstains."""
         self.check_state(state, required=("trained",))
         if not state["trained"]:
-            return self.abstain(frame.height)
+            return None
         columns = list(state["feature_columns"])
         if any(c not in frame.columns or frame[c].null_count() == frame.height for c in columns):
-            return self.abstain(frame.height)
+            return None
         tensors = self.load_weights(state)
         normaliser = Normaliser.from_tensors(tensors, columns)
         pred = self._predict(frame, normaliser, tensors, state)
@@ -220,15 +263,7 @@ class _LearnedMoveEngine(LearnedEngine):
         pred = np.where(on, pred, 0.0)
         direction = np.sign(pred).astype(np.int8)
         confidence = np.abs(pred) / (np.abs(pred) + max(float(state["valid_mae_bps"]), 1e-9))
-        return pl.DataFrame(
-            {
-                "direction": direction,
-                "edge_bps": pred.astype(np.float64),
-                "confidence": np.where(on, confidence, 0.0),
-                "horizon_bars": np.full(frame.height, self.horizon_bars, dtype=np.int32),
-            },
-            schema=SIGNAL_SCHEMA,
-        )
+        return direction, pred.astype(np.float64), np.where(on, confidence, 0.0)
 
 
 class NeuralEngine(_LearnedMoveEngine):
@@ -322,10 +357,15 @@ class NeuralEngine(_LearnedMoveEngine):
         state: Mapping[str, Any],
     ) -> np.ndarray:
         enc_cfg = EncoderConfig.from_dict(dict(state["encoder_config"]))
-        encoder = SharedEncoder(enc_cfg)
-        encoder.load_state_dict(_sub(tensors, "encoder."))
-        heads = CoinHeads(1, enc_cfg.embed_dim, enc_cfg.head_hidden)
-        heads.load_state_dict(_sub(tensors, "heads."))
+
+        def build() -> tuple[SharedEncoder, CoinHeads]:
+            encoder = SharedEncoder(enc_cfg)
+            encoder.load_state_dict(_sub(tensors, "encoder."))
+            heads = CoinHeads(1, enc_cfg.embed_dim, enc_cfg.head_hidden)
+            heads.load_state_dict(_sub(tensors, "heads."))
+            return encoder, heads
+
+        encoder, heads = self._model(state, tensors, build)
         windows = make_windows(frame, normaliser, enc_cfg.window)
         out = np.full(frame.height, np.nan)
         if len(windows):
@@ -406,17 +446,38 @@ class XGBoostEngine(_LearnedMoveEngine):
         tensors: Mapping[str, np.ndarray],
         state: Mapping[str, Any],
     ) -> np.ndarray:
-        encoder = None
-        if state.get("uses_embeddings"):
-            encoder = SharedEncoder(EncoderConfig.from_dict(dict(state["encoder_config"])))
-            encoder.load_state_dict(_sub(tensors, "encoder."))
+
+        def build() -> tuple[SharedEncoder | None, Any]:
+            encoder = None
+            if state.get("uses_embeddings"):
+                encoder = SharedEncoder(EncoderConfig.from_dict(dict(state["encoder_config"])))
+                encoder.load_state_dict(_sub(tensors, "encoder."))
+            return encoder, booster_from_tensor(np.asarray(tensors["xgboost.json"]))
+
+        encoder, booster = self._model(state, tensors, build)
         window = encoder.config.window if encoder is not None else 1
         X, ok = self._inputs(frame, normaliser, encoder, window)
-        booster = booster_from_tensor(np.asarray(tensors["xgboost.json"]))
         out = np.full(frame.height, np.nan)
         if ok.any():
             out[ok] = xgb_predict(booster, X[ok], int(self.params["nthread"]))
         return out
+
+
+def _same_buffers(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> bool:
+    """Same mapping, or the same keys viewing the same memory (a bundle store builds a new dict per get)."""
+    if a is b:
+        return True
+    if a.keys() != b.keys():
+        return False
+    for key, x in a.items():
+        x, y = np.asarray(x), np.asarray(b[key])
+        if (
+            x.shape != y.shape
+            or x.dtype != y.dtype
+            or x.__array_interface__["data"] != y.__array_interface__["data"]
+        ):
+            return False
+    return True
 
 
 def _sub(tensors: Mapping[str, np.ndarray], prefix: str) -> dict[str, torch.Tensor]:

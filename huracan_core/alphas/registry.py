@@ -7,6 +7,7 @@ caller sets that engine aside and the others carry on (`run_engines`).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -139,6 +140,48 @@ def run_engine_fenced(engine: AlphaEngine, frame: pl.DataFrame, state: Mapping[s
     return check_signals(engine.name, out, frame.height)
 
 
+def check_signal_row(name: str, row: Any) -> dict[str, Any]:
+    """`row` (one bar's signal as a dict) if it honours the signal contract, else `EngineError` saying why."""
+    if not isinstance(row, dict) or set(row) != set(SIGNAL_SCHEMA):
+        got = sorted(row) if isinstance(row, dict) else type(row).__name__
+        raise EngineError(name, f"latest signal must be a dict with keys {list(SIGNAL_COLUMNS)}, got {got}")
+    direction, edge, confidence, horizon = (row[c] for c in SIGNAL_COLUMNS)
+    if any(v is None for v in (direction, edge, confidence, horizon)):
+        raise EngineError(name, f"latest signal has a null value: {row}")
+    if direction not in (-1, 0, 1):
+        raise EngineError(name, f"direction outside -1/0/+1: {direction!r}")
+    if not 0.0 <= confidence <= 1.0:  # also refuses NaN
+        raise EngineError(name, f"confidence outside [0, 1]: {confidence!r}")
+    if not math.isfinite(edge):
+        raise EngineError(name, f"edge_bps is not finite: {edge!r}")
+    if horizon < 1:
+        raise EngineError(name, f"horizon_bars below 1: {horizon!r}")
+    return {
+        "direction": int(direction),
+        "edge_bps": float(edge),
+        "confidence": float(confidence),
+        "horizon_bars": int(horizon),
+    }
+
+
+def run_engine_latest(engine: AlphaEngine, frame: pl.DataFrame, state: Mapping[str, Any]) -> dict[str, Any]:
+    """`engine.latest_signal(frame, state)` (the newest bar only), fenced and checked like `run_engine_fenced`."""
+    if frame.height == 0:
+        raise EngineError(engine.name, "latest signal asked for an empty frame")
+    try:
+        row = engine.latest_signal(frame, state)
+    except EngineError as exc:
+        if exc.engine == engine.name:
+            raise
+        raise EngineError(engine.name, f"signal raised {exc}") from exc
+    except Exception as exc:
+        raise EngineError(engine.name, f"signal raised {type(exc).__name__}: {exc}") from exc
+    try:
+        return check_signal_row(engine.name, row)
+    except (TypeError, ValueError) as exc:  # e.g. a string where a number belongs
+        raise EngineError(engine.name, f"latest signal malformed: {exc}") from exc
+
+
 def fit_engine_fenced(engine: AlphaEngine, frame: pl.DataFrame) -> dict[str, Any]:
     """`engine.fit(frame)`, checked to be a JSON-serialisable state (no NaN) made by this engine."""
     try:
@@ -188,6 +231,34 @@ def run_engines(
             continue
         try:
             run.signals[engine.name] = run_engine_fenced(engine, frame, state)
+        except EngineError as exc:
+            run.errors[engine.name] = exc
+    return run
+
+
+@dataclass
+class LatestRun:
+    """Newest-bar outcome of several engines: signal rows of the ones that behaved, errors of the rest."""
+
+    signals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[str, EngineError] = field(default_factory=dict)
+
+
+def run_engines_latest(
+    engines: Iterable[AlphaEngine], frame: pl.DataFrame, states: Mapping[str, Mapping[str, Any]]
+) -> LatestRun:
+    """The live path of `run_engines`: each engine's signal for `frame`'s last row, from its own lookback.
+
+    `frame` needs at least the largest `lookback_bars` of the engines; a failing engine is recorded.
+    """
+    run = LatestRun()
+    for engine in engines:
+        state = states.get(engine.name)
+        if state is None:
+            run.errors[engine.name] = EngineError(engine.name, "no fitted state supplied")
+            continue
+        try:
+            run.signals[engine.name] = run_engine_latest(engine, frame, state)
         except EngineError as exc:
             run.errors[engine.name] = exc
     return run

@@ -14,12 +14,13 @@ import numpy as np
 import polars as pl
 
 from huracan_core.alphas.arrays import unit
-from huracan_core.alphas.base import AlphaEngine
+from huracan_core.alphas.base import AlphaEngine, signal_row
 from huracan_core.alphas.calibration import (
     CALIBRATION_KEYS,
     DEFAULT_MIN_COUNT,
     apply_calibration,
     calibrate_sides,
+    calibrated_arrays,
     forward_move_bps,
 )
 
@@ -94,3 +95,9 @@ class RuleEngine(AlphaEngine):
         self.check_state(state, required=CALIBRATION_KEYS)
         direction, strength = self.raw_signals(frame)  # all zero when an input is missing: abstain
         return apply_calibration(direction, strength, state, self.horizon_bars)
+
+    def latest_signal(self, frame: pl.DataFrame, state: Mapping[str, Any]) -> dict[str, Any]:
+        """`signal`'s last row from the newest `lookback_bars` rows, without building a frame."""
+        self.check_state(state, required=CALIBRATION_KEYS)
+        direction, strength = self.raw_signals(frame.tail(self.lookback_bars))
+        return signal_row(*calibrated_arrays(direction[-1:], strength[-1:], state), self.horizon_bars)

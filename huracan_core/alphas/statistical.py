@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from huracan_core.alphas.arrays import ramp, safe_div, sided, unit
-from huracan_core.alphas.base import AlphaEngine, signal_frame
+from huracan_core.alphas.base import AlphaEngine, signal_frame, signal_row
 from huracan_core.alphas.calibration import CALIBRATION_KEYS, forward_move_bps
 from huracan_core.alphas.rule import RuleEngine
 
@@ -142,6 +142,19 @@ class AnomalyEngine(RuleEngine):
         self.check_state(state, required=(*CALIBRATION_KEYS, "mode_up", "mode_down"))
         if self.missing_inputs(frame):
             return self.abstain(frame.height)
+        return signal_frame(*self._arrays(frame, state), self.horizon_bars)
+
+    def latest_signal(self, frame: pl.DataFrame, state: Mapping[str, Any]) -> dict[str, Any]:
+        """`signal`'s last row from the newest `lookback_bars` rows, without building a frame."""
+        self.check_state(state, required=(*CALIBRATION_KEYS, "mode_up", "mode_down"))
+        tail = frame.tail(self.lookback_bars)
+        if self.missing_inputs(tail):
+            return signal_row(np.zeros(1, np.int8), np.zeros(1), np.zeros(1), self.horizon_bars)
+        return signal_row(*self._arrays(tail, state), self.horizon_bars)
+
+    def _arrays(
+        self, frame: pl.DataFrame, state: Mapping[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         shock, strength = self.raw_signals(frame)
         mode_up, mode_down = int(state["mode_up"]), int(state["mode_down"])
         direction = np.where(shock == 1, mode_up, np.where(shock == -1, -mode_down, 0)).astype(np.int8)
@@ -149,4 +162,4 @@ class AnomalyEngine(RuleEngine):
         edge = np.where((shock == 1) & (direction != 0), float(state["edge_long_bps"]), 0.0)
         edge = np.where((shock == -1) & (direction != 0), float(state["edge_short_bps"]), edge)
         confidence = np.where(direction != 0, strength, 0.0)
-        return signal_frame(direction, edge, confidence, self.horizon_bars)
+        return direction, edge, confidence
