@@ -27,6 +27,7 @@ def main() -> int:
             spec.loader.exec_module(module)
             fn = getattr(module, "run", None) or module.run_benchmark
             results[path.stem] = fn()
+            print(f"result: {json.dumps(results[path.stem], default=str)[:1500]}")
         except Exception as exc:  # a broken benchmark is reported, the others still run
             failures += 1
             results[path.stem] = {"error": f"{type(exc).__name__}: {exc}"}
