@@ -223,6 +223,13 @@ def mask_url_password(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
+def describe_database(url: str) -> str:
+    """Where the database is, for people: an absolute file path for SQLite, a masked URL otherwise."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        return f"sqlite:///{Path(url.removeprefix('sqlite:///')).resolve()}"
+    return mask_url_password(url)
+
+
 def _substitute(value: Any, key: str, env: Mapping[str, str]) -> Any:
     """Replace ${VAR} and ${VAR:-default} in every string, recursively; unset VAR is an error."""
     if isinstance(value, dict):

@@ -10,10 +10,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from huracan_core import __version__
 from huracan_core.archive import Storage, paths
+from huracan_core.config import describe_database
 from huracan_core.engine import nightly
 from huracan_core.engine.schedule_report import Event
 from huracan_core.logs import log_file
@@ -160,6 +162,8 @@ def run_engine(
             "models": storage.url("models"),
             "champions": storage.url(paths.champion_roster()),
             "status": storage.url(paths.engine_status()),
+            "log": str((Path(config.general.log_dir) / "engine.log").resolve()),
+            "database": describe_database(config.general.database),
         })
         saved = len(result.trained)
         log.info("Engine finished. %d model%s saved, %d promoted.", saved, "" if saved == 1 else "s",
