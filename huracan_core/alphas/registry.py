@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -219,21 +219,32 @@ def fit_states(
     return states, errors
 
 
+def _each_fenced(
+    engines: Iterable[AlphaEngine],
+    states: Mapping[str, Mapping[str, Any]],
+    call: Callable[[AlphaEngine, Mapping[str, Any]], Any],
+) -> tuple[dict[str, Any], dict[str, EngineError]]:
+    """`call(engine, state)` for every engine; a missing state or an EngineError is recorded, others go on."""
+    outputs: dict[str, Any] = {}
+    errors: dict[str, EngineError] = {}
+    for engine in engines:
+        state = states.get(engine.name)
+        if state is None:
+            errors[engine.name] = EngineError(engine.name, "no fitted state supplied")
+            continue
+        try:
+            outputs[engine.name] = call(engine, state)
+        except EngineError as exc:
+            errors[engine.name] = exc
+    return outputs, errors
+
+
 def run_engines(
     engines: Iterable[AlphaEngine], frame: pl.DataFrame, states: Mapping[str, Mapping[str, Any]]
 ) -> EngineRun:
     """Signal every engine fenced; one failing (or lacking a state) is recorded and the others carry on."""
-    run = EngineRun()
-    for engine in engines:
-        state = states.get(engine.name)
-        if state is None:
-            run.errors[engine.name] = EngineError(engine.name, "no fitted state supplied")
-            continue
-        try:
-            run.signals[engine.name] = run_engine_fenced(engine, frame, state)
-        except EngineError as exc:
-            run.errors[engine.name] = exc
-    return run
+    signals, errors = _each_fenced(engines, states, lambda engine, state: run_engine_fenced(engine, frame, state))
+    return EngineRun(signals=signals, errors=errors)
 
 
 @dataclass
@@ -251,14 +262,5 @@ def run_engines_latest(
 
     `frame` needs at least the largest `lookback_bars` of the engines; a failing engine is recorded.
     """
-    run = LatestRun()
-    for engine in engines:
-        state = states.get(engine.name)
-        if state is None:
-            run.errors[engine.name] = EngineError(engine.name, "no fitted state supplied")
-            continue
-        try:
-            run.signals[engine.name] = run_engine_latest(engine, frame, state)
-        except EngineError as exc:
-            run.errors[engine.name] = exc
-    return run
+    signals, errors = _each_fenced(engines, states, lambda engine, state: run_engine_latest(engine, frame, state))
+    return LatestRun(signals=signals, errors=errors)

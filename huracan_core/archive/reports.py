@@ -12,8 +12,6 @@ from typing import Any
 
 from huracan_core.archive import Storage, paths
 
-REPORT_FIELDS = ("date", "models_trained", "promotions", "total_trades", "avg_pnl_pct", "hit_rate_pct")
-
 
 def write_daily_summary(storage: Storage, day: date, summary: dict[str, Any]) -> str:
     """Write (or replace) the day's summary; returns its location."""

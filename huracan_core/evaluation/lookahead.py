@@ -18,9 +18,9 @@ from huracan_core.alphas.base import AlphaEngine
 from huracan_core.alphas.registry import fit_states, run_engines
 from huracan_core.config import CostsConfig
 from huracan_core.decision import DecisionSettings, decide, hold_until_horizon
-from huracan_core.evaluation.research import build_research_frame
+from huracan_core.evaluation.research import build_research_frame, prior_gate
 from huracan_core.features import DEFAULT_RECIPE, FeatureRecipe, Leak, find_lookahead
-from huracan_core.meta import GateTable, forward_moves_bps, run_combiner
+from huracan_core.meta import forward_moves_bps, run_combiner
 
 
 @dataclass
@@ -39,11 +39,6 @@ class LookaheadReport:
 
     def leaking_columns(self) -> list[str]:
         return sorted({leak.name for leak in self.leaks})
-
-
-def _all_allowed(engines: Sequence[AlphaEngine]) -> GateTable:
-    regimes = ("TREND", "RANGE", "PANIC", "ILLIQUID")
-    return GateTable(allowed={e.name: dict.fromkeys(regimes, True) for e in engines}, stats={}, min_signals=0)
 
 
 def per_bar_path(
@@ -80,7 +75,7 @@ def per_bar_path(
         horizons,
         cost_bps=rf.costs["cost_bps"].to_numpy(),
         regimes=frame["regime"].cast(pl.Utf8).to_numpy(),
-        gate=_all_allowed(engines),
+        gate=prior_gate(engines, everywhere=True),
     )
     edge = combined.frame["combined_edge_bps"].to_numpy()
     conf = combined.frame["confidence"].to_numpy()

@@ -38,7 +38,7 @@ from huracan_core.meta import (
     forward_moves_bps,
     run_combiner,
 )
-from huracan_core.regime import RegimeParams, classify_regimes
+from huracan_core.regime import REGIMES, RegimeParams, classify_regimes
 from huracan_core.regime import _bars as _regime_bars
 
 log = logging.getLogger(__name__)
@@ -128,10 +128,9 @@ class Evaluation:
     oos_end_ms: int = 0
 
 
-def _prior_gate(engines: Sequence[AlphaEngine]) -> GateTable:
-    """Before any OOS evidence exists, each engine is allowed only in the regimes it declares."""
-    regimes = ("TREND", "RANGE", "PANIC", "ILLIQUID")
-    allowed = {e.name: {r: r in e.regimes for r in regimes} for e in engines}
+def prior_gate(engines: Sequence[AlphaEngine], *, everywhere: bool = False) -> GateTable:
+    """A gate without OOS evidence: each engine allowed in the regimes it declares (or in all of them)."""
+    allowed = {e.name: {r: everywhere or r in e.regimes for r in REGIMES} for e in engines}
     return GateTable(allowed=allowed, stats={}, min_signals=0)
 
 
@@ -191,7 +190,7 @@ def evaluate_walk_forward(
     combiner: MetaCombiner | None = None
     states: dict[str, dict[str, Any]] = {}
     errors: dict[str, str] = {}
-    gate = _prior_gate(engines)
+    gate = prior_gate(engines)
 
     for split in splits:
         train = frame[split.train_index()]
