@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from huracan_core.alphas.registry import all_engines, fit_states, run_engines_latest
+from huracan_core.alphas.base import AlphaEngine, LatestInputs
+from huracan_core.alphas.registry import all_engines, fit_states, run_engine_latest, run_engines_latest
 from huracan_core.decision import DecisionSettings, decide
 from huracan_core.evaluation.research import build_research_frame, latest_research, latest_tail_bars
 from huracan_core.market import SyntheticSource
@@ -39,6 +40,7 @@ def run(repeats: int = 200) -> dict[str, Any]:
     rows = max(e.lookback_bars for e in engines)  # rows of research frame the engines read
     tail = latest_tail_bars("15m", rows)  # candles after which older history changes nothing (2904)
     timings: dict[str, list[float]] = {"features": [], "engines": [], "decision": [], "total": []}
+    frames = []  # the research frames the engines saw, for the per-engine breakdown below
     for i in range(repeats):
         end = candles["SOLUSDT"].height - (i % 50)
         sol = candles["SOLUSDT"].slice(end - tail, tail)
@@ -47,6 +49,7 @@ def run(repeats: int = 200) -> dict[str, Any]:
         latest = latest_research(sol, "SOLUSDT", "15m", refs=refs, rows=rows)
         t1 = time.perf_counter()
         run_ = run_engines_latest(engines, latest.frame, states)
+        frames.append(latest.frame)
         if run_.errors:
             raise RuntimeError(f"engines failed: {run_.errors}")
         t2 = time.perf_counter()
@@ -72,7 +75,30 @@ def run(repeats: int = 200) -> dict[str, Any]:
         p99 = float(np.percentile(values, 99))
         out[key] = {"median_ms": round(statistics.median(values), 3), "p99_ms": round(p99, 3)}
         print(f"  {key:<9} median {statistics.median(values):7.2f}   p99 {p99:7.2f}")
+    out["per_engine_median_ms"] = per_engine(engines, frames, states)
     return out
+
+
+def per_engine(
+    engines: list[AlphaEngine], frames: list[Any], states: dict[str, dict[str, Any]]
+) -> dict[str, float]:
+    """Median ms of each engine on the same frames, after the timed loop (the totals above exclude it).
+
+    Engines run in registry order on one set of shared numpy columns, as in `run_engines_latest`:
+    the first engine to read a column pays its conversion.
+    """
+    times: dict[str, list[float]] = {e.name: [] for e in engines}
+    for frame in frames:
+        inputs = LatestInputs(frame)
+        for engine in engines:
+            t0 = time.perf_counter()
+            run_engine_latest(engine, inputs, states[engine.name])
+            times[engine.name].append((time.perf_counter() - t0) * 1000)
+    medians = {name: round(statistics.median(values), 3) for name, values in times.items()}
+    print(f"  per engine (median ms, sum {sum(medians.values()):.2f}):")
+    for name, ms in sorted(medians.items(), key=lambda item: -item[1]):
+        print(f"    {name:<22} {ms:6.3f}")
+    return medians
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ while numpy runs the whole rule in well under a millisecond. Windows are evaluat
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided
 
 Array = np.ndarray
 
@@ -24,9 +24,13 @@ def lag(values: Array, bars: int = 1) -> Array:
 
 
 def _rolling(values: Array, window: int, reduce: str, **kwargs: int) -> Array:
+    if window < 1:
+        raise ValueError(f"a rolling window needs >= 1 bar, got {window}")
     out = np.full(values.shape[0], np.nan)
     if window <= values.shape[0]:
-        view = sliding_window_view(values, window)
+        # sliding_window_view's view, built directly: its argument checks cost more than a short rule.
+        step = values.strides[0]
+        view = as_strided(values, (values.shape[0] - window + 1, window), (step, step), writeable=False)
         out[window - 1 :] = getattr(view, reduce)(axis=1, **kwargs)  # NaN inside a window -> NaN
     return out
 
@@ -69,7 +73,9 @@ def prior_min(values: Array, window: int) -> Array:
 def safe_div(num: Array, den: Array | float, eps: float = 1e-12) -> Array:
     """num / den, NaN where |den| <= eps (flat prices, zero volatility) or either side is NaN."""
     num = np.asarray(num, dtype=np.float64)
-    den = np.broadcast_to(np.asarray(den, dtype=np.float64), num.shape)
+    den = np.asarray(den, dtype=np.float64)
+    if den.shape != num.shape:
+        den = np.broadcast_to(den, num.shape)
     out = np.full(num.shape, np.nan)
     np.divide(num, den, out=out, where=np.abs(den) > eps)
     return out

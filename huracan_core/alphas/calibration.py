@@ -38,6 +38,33 @@ def forward_move_bps(frame: pl.DataFrame, horizon: int) -> pl.Series:
     return frame.select(forward_move_expr(horizon)).to_series()
 
 
+COST_COLUMN = "cost_bps"  # per-side cost of one fill at each bar (fees + half spread + slippage)
+
+
+def net_edge_expr(horizon: int, cost_column: str = COST_COLUMN) -> pl.Expr:
+    """The learned engines' label: the forward move's net edge after a round trip, in bps, signed.
+
+    sign(move) * max(|move| - cost[t+1] - cost[t+1+h], 0): the better side's profit after paying the entry
+    fill at the next bar's open and the exit fill `horizon` bars later (each at that bar's per-side cost),
+    0 when neither side pays its costs. Reads the future like `forward_move_expr`: training labels only.
+    """
+    move = forward_move_expr(horizon)
+    cost = pl.col(cost_column).shift(-1) + pl.col(cost_column).shift(-1 - horizon)
+    net = (move.abs() - cost).clip(lower_bound=0.0) * move.sign()
+    return pl.when(net.is_finite()).then(net).otherwise(None).alias("net_edge_bps")
+
+
+def net_edge_bps(frame: pl.DataFrame, horizon: int, cost_column: str = COST_COLUMN) -> pl.Series:
+    """Net edge label per row of `frame` (needs `open` and the per-bar cost column); see `net_edge_expr`."""
+    missing = [c for c in ("open", cost_column) if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"net_edge_bps needs column(s) {missing}: entries are at the next bar's open and pay that bar's "
+            f"cost (frames from build_research_frame carry {COST_COLUMN!r})"
+        )
+    return frame.select(net_edge_expr(horizon, cost_column)).to_series()
+
+
 def _side(raw: np.ndarray, forward: np.ndarray, side: int, min_count: int) -> dict[str, Any]:
     valid = (raw == side) & np.isfinite(forward)
     moves = forward[valid]

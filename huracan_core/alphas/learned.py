@@ -1,14 +1,18 @@
 """The two learned alpha engines, behind the same interface as the rule engines: "xgboost" and "neural".
 
-`fit(frame)` trains on the training window (forward move in bps as the target, entry at the next
-bar's open), keeps the weights in the injected `WeightStore` (in production: the bundle's model.bin)
-and returns JSON-only metadata. `signal` predicts the move: direction = sign(pred) beyond a noise
-floor, edge_bps = pred, confidence = |pred| / (|pred| + validation MAE).
+`fit(frame)` trains on the training window with the net edge after a round trip's costs as the target
+(`net_edge_bps`: entry at the next bar's open, both fills at their bars' per-side `cost_bps`), keeps the
+weights in the injected `WeightStore` (in production: the bundle's model.bin) and returns JSON-only
+metadata. `signal` predicts that net edge: direction = sign(pred) beyond a noise floor, confidence =
+|pred| / (|pred| + validation MAE), and edge_bps = pred plus the round trip `decide` will charge
+(2 x cost_bps of the bar), because every engine reports its edge before costs: `decide` then finds
+exactly the predicted net edge. Both need the frame's `cost_bps` column (build_research_frame adds it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,13 +23,15 @@ from huracan_core.alphas.base import (
     ALL_REGIMES,
     SIGNAL_SCHEMA,
     InMemoryWeightStore,
+    LatestInputs,
     LearnedEngine,
     WeightStore,
     signal_row,
 )
-from huracan_core.alphas.calibration import forward_move_bps
+from huracan_core.alphas.calibration import COST_COLUMN, net_edge_bps
+from huracan_core.models.embedding_cache import frame_embeddings
 from huracan_core.models.encoder import CoinHeads, EncoderConfig, SharedEncoder
-from huracan_core.models.train import TrainConfig, embed, predict, train_encoder, train_heads
+from huracan_core.models.train import TrainConfig, train_encoder, train_heads
 from huracan_core.models.windows import Normaliser, feature_matrix, make_windows, usable_rows
 from huracan_core.models.xgb import (
     XGBConfig,
@@ -73,6 +79,39 @@ EXTRA_INPUTS: tuple[str, ...] = (
     "rs_eth_96",
 )
 WINDOW_BARS = 32  # encoder window; also the rows of history a signal row needs
+
+
+@dataclass(frozen=True)
+class FitInputs:
+    """A learned engine's training set on one window (see `_LearnedMoveEngine.fit_inputs`)."""
+
+    columns: list[str]
+    y: np.ndarray  # [n] net edge label (bps), NaN where unknown
+    fit_rows: np.ndarray  # [n] bool
+    valid_rows: np.ndarray  # [n] bool, after the purge
+    normaliser: Normaliser  # fitted on fit_rows only
+
+
+def window_key(frame: pl.DataFrame) -> tuple[int, int, int]:
+    """Identifies a training window: (first timestamp, last timestamp, rows)."""
+    ts = frame["timestamp"]
+    return (int(ts[0]), int(ts[-1]), frame.height) if frame.height else (0, 0, 0)
+
+
+@dataclass(frozen=True)
+class PretrainedHead:
+    """One coin's neural head, trained beside other coins' heads (`fit_heads`) on one training window.
+
+    `normaliser_mean` is the normaliser its inputs were scaled with: `fit` uses the head only when its own
+    normaliser is the same, so a head never meets inputs scaled another way.
+    """
+
+    tensors: Mapping[str, np.ndarray]  # "heads.*" of a one-coin CoinHeads
+    normaliser_mean: np.ndarray
+    best_epoch: int
+    epochs_run: int
+    batch_coins: int
+    device: str
 
 
 class _LearnedMoveEngine(LearnedEngine):
@@ -151,29 +190,48 @@ class _LearnedMoveEngine(LearnedEngine):
         ]
         return [*self.inputs, *present]
 
-    def fit(self, frame: pl.DataFrame) -> dict[str, Any]:
-        state = self.base_state(frame)
-        state["trained"] = False
-        self.last_tensors = {}
+    def fit_inputs(self, frame: pl.DataFrame) -> FitInputs | str:
+        """What `fit` trains on (labels, fit/validation rows, the train-only normaliser), or why it cannot.
+
+        Public so the nightly engine can prepare a batch of coins' training sets and train their neural
+        heads together on exactly the rows each coin's `fit` would use.
+        """
+        missing_declared = list(self.missing_inputs(frame))
         columns = self._columns(frame)
-        missing = [c for c in columns if c not in frame.columns or frame[c].null_count() == frame.height]
-        if state["missing_inputs"] or missing:
-            state["reason"] = f"missing inputs {state['missing_inputs'] or missing}"
-            return state
-        y = forward_move_bps(frame, self.horizon_bars).cast(pl.Float64).fill_null(np.nan).to_numpy()
+        missing = [
+            c
+            for c in (*columns, COST_COLUMN)
+            if c not in frame.columns or frame[c].null_count() == frame.height
+        ]
+        if missing_declared or missing:
+            return f"missing inputs {missing_declared or missing}"
+        y = net_edge_bps(frame, self.horizon_bars).cast(pl.Float64).fill_null(np.nan).to_numpy()
         usable = usable_rows(frame, columns) & np.isfinite(y)
         rows = np.flatnonzero(usable)
         if rows.size < self.params["min_train_rows"]:
-            state["reason"] = (
-                f"{rows.size} usable labelled rows < min_train_rows {self.params['min_train_rows']:g}"
-            )
-            return state
+            return f"{rows.size} usable labelled rows < min_train_rows {self.params['min_train_rows']:g}"
         cut = rows[int(rows.size * (1.0 - self.params["valid_fraction"])) - 1]  # last fit row
         index = np.arange(frame.height)
         fit_rows = usable & (index <= cut)
         # Purge: a fit row's label reads opens up to row + 1 + horizon; validation starts after that.
         valid_rows = usable & (index > cut + 1 + self.horizon_bars)
-        normaliser = Normaliser.fit(frame, columns, fit_rows)
+        return FitInputs(columns, y, fit_rows, valid_rows, Normaliser.fit(frame, columns, fit_rows))
+
+    def fit(self, frame: pl.DataFrame) -> dict[str, Any]:
+        state = self.base_state(frame)
+        state["trained"] = False
+        self.last_tensors = {}
+        prepared = self.fit_inputs(frame)
+        if isinstance(prepared, str):
+            state["reason"] = prepared
+            return state
+        columns, y, fit_rows, valid_rows = (
+            prepared.columns,
+            prepared.y,
+            prepared.fit_rows,
+            prepared.valid_rows,
+        )
+        normaliser = prepared.normaliser
         tensors, meta = self._train(frame, normaliser, y, fit_rows, valid_rows)
         tensors = {**{k: v.numpy() for k, v in normaliser.to_tensors().items()}, **tensors}
         pred = self._predict(frame, normaliser, tensors, {**meta, "feature_columns": columns})
@@ -238,12 +296,22 @@ class _LearnedMoveEngine(LearnedEngine):
             schema=SIGNAL_SCHEMA,
         )
 
-    def latest_signal(self, frame: pl.DataFrame, state: Mapping[str, Any]) -> dict[str, Any]:
-        """`signal`'s last row, scoring only the newest `lookback_bars` rows (one encoder window)."""
-        arrays = self._signal_arrays(frame.tail(self.lookback_bars), state)
-        if arrays is None:
+    def latest_row(self, inputs: LatestInputs, state: Mapping[str, Any]) -> dict[str, Any]:
+        """`signal`'s last row from the newest `lookback_bars` rows: one window of numpy, no frame."""
+        self.check_state(state, required=("trained",))
+        rows = self.lookback_bars
+        columns = list(state["feature_columns"]) if state["trained"] else []
+        if not state["trained"] or inputs.missing((*columns, COST_COLUMN), rows):
             return signal_row(np.zeros(1, np.int8), np.zeros(1), np.zeros(1), self.horizon_bars)
-        return signal_row(*arrays, self.horizon_bars)
+        tensors = self.load_weights(state)
+        normaliser = Normaliser.from_tensors(tensors, columns)
+        values = inputs.matrix(tuple(columns), rows)  # [rows, F], NaN = missing
+        usable = np.isfinite(values).all(axis=1)  # `usable_rows`: finite features, out of warm-up
+        if "warmup" in inputs:
+            usable &= inputs.values("warmup", rows) == 0.0  # null (NaN) counts as warm-up
+        pred = self._predict_last(values, usable, normaliser, tensors, state)
+        round_trip = 2.0 * inputs.values(COST_COLUMN, 1)
+        return signal_row(*self._from_prediction(pred, round_trip, state), self.horizon_bars)
 
     def _signal_arrays(
         self, frame: pl.DataFrame, state: Mapping[str, Any]
@@ -253,30 +321,65 @@ class _LearnedMoveEngine(LearnedEngine):
         if not state["trained"]:
             return None
         columns = list(state["feature_columns"])
-        if any(c not in frame.columns or frame[c].null_count() == frame.height for c in columns):
+        if any(
+            c not in frame.columns or frame[c].null_count() == frame.height for c in (*columns, COST_COLUMN)
+        ):
             return None
         tensors = self.load_weights(state)
         normaliser = Normaliser.from_tensors(tensors, columns)
         pred = self._predict(frame, normaliser, tensors, state)
+        round_trip = 2.0 * frame[COST_COLUMN].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        return self._from_prediction(pred, round_trip, state)
+
+    def _from_prediction(
+        self, pred: np.ndarray, round_trip: np.ndarray, state: Mapping[str, Any]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(direction, edge_bps, confidence) from predicted net edges and the round trip `decide` charges."""
         floor = float(self.params["noise_floor_bps"])
         on = np.isfinite(pred) & (np.abs(pred) > floor)
+        on = on & np.isfinite(round_trip)  # no cost estimate, no opinion: the edge could not be stated
         pred = np.where(on, pred, 0.0)
         direction = np.sign(pred).astype(np.int8)
         confidence = np.abs(pred) / (np.abs(pred) + max(float(state["valid_mae_bps"]), 1e-9))
-        return direction, pred.astype(np.float64), np.where(on, confidence, 0.0)
+        edge = np.where(on, pred + direction * np.nan_to_num(round_trip), 0.0)
+        return direction, edge.astype(np.float64), np.where(on, confidence, 0.0)
+
+    def _predict_last(
+        self,
+        values: np.ndarray,
+        usable: np.ndarray,
+        normaliser: Normaliser,
+        tensors: Mapping[str, np.ndarray],
+        state: Mapping[str, Any],
+    ) -> np.ndarray:
+        """[1] `_predict`'s value for the last of `values` ([rows, F] raw features, `usable` [rows])."""
+        raise NotImplementedError
 
 
 class NeuralEngine(_LearnedMoveEngine):
     """Shared-encoder architecture on one coin: windows of features -> conv encoder -> head -> bps."""
 
     name: ClassVar[str] = "neural"
-    description: ClassVar[str] = "dilated causal conv encoder + head predicting the forward move (bps)"
+    description: ClassVar[str] = (
+        "dilated causal conv encoder + head predicting the net edge after costs (bps)"
+    )
     defaults: ClassVar[Mapping[str, float]] = {
         "epochs": 4.0,  # max passes (early stopping on the validation rows)
         "hidden": 32.0,  # conv channels
         "embed_dim": 16.0,  # embedding size
         "head_hidden": 16.0,  # head hidden units
     }
+
+    def __init__(
+        self,
+        *,
+        pretrained_heads: Mapping[tuple[int, int, int], PretrainedHead] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        # Heads the nightly engine trained for this coin beside the other coins of its batch, one per
+        # training window (`window_key`); `fit` on such a window takes it instead of training alone.
+        self.pretrained_heads = dict(pretrained_heads or {})
 
     def _encoder_config(self, n_features: int) -> EncoderConfig:
         return EncoderConfig(
@@ -326,6 +429,18 @@ class NeuralEngine(_LearnedMoveEngine):
         encoder = self.encoder
         assert encoder is not None
         enc_cfg = encoder.config
+        encoder_tensors = {f"encoder.{k}": v.detach().cpu().numpy() for k, v in encoder.state_dict().items()}
+        ready = self.pretrained_heads.get(window_key(frame))
+        if ready is not None and np.array_equal(ready.normaliser_mean, normaliser.mean):
+            meta = {
+                "encoder_config": enc_cfg.to_dict(),
+                "shared_encoder": True,
+                "best_epoch": ready.best_epoch,
+                "epochs_run": ready.epochs_run,
+                "heads_batch_coins": ready.batch_coins,
+                "device": ready.device,
+            }
+            return {**encoder_tensors, **{k: np.asarray(v) for k, v in ready.tensors.items()}}, meta
         fit = make_windows(frame, normaliser, enc_cfg.window, rows=fit_rows, targets=y)
         valid = make_windows(frame, normaliser, enc_cfg.window, rows=valid_rows, targets=y)
         cfg = TrainConfig(encoder=enc_cfg, threads=int(self.params["nthread"]))
@@ -337,15 +452,17 @@ class NeuralEngine(_LearnedMoveEngine):
             "cpu",
             int(self.params["seed"]),
         )
-        tensors = {f"encoder.{k}": v.detach().cpu().numpy() for k, v in encoder.state_dict().items()}
-        tensors.update(
-            {f"heads.{k}": v.detach().cpu().numpy() for k, v in trained.heads.state_dict().items()}
-        )
+        tensors = {
+            **encoder_tensors,
+            **{f"heads.{k}": v.detach().cpu().numpy() for k, v in trained.heads.state_dict().items()},
+        }
         meta = {
             "encoder_config": enc_cfg.to_dict(),
             "shared_encoder": True,
             "best_epoch": trained.best_epoch,
             "epochs_run": len(trained.history),
+            "heads_batch_coins": 1,
+            "device": "cpu",
         }
         return tensors, meta
 
@@ -356,21 +473,46 @@ class NeuralEngine(_LearnedMoveEngine):
         tensors: Mapping[str, np.ndarray],
         state: Mapping[str, Any],
     ) -> np.ndarray:
-        enc_cfg = EncoderConfig.from_dict(dict(state["encoder_config"]))
+        encoder, heads = self._networks(state, tensors)
+        rows, emb = frame_embeddings(encoder, frame, normaliser, encoder.config.window, "cpu")
+        out = np.full(frame.height, np.nan)
+        if rows.size:
+            with torch.inference_mode():
+                coin = torch.zeros(rows.size, dtype=torch.long)
+                out[rows] = heads(torch.from_numpy(np.array(emb)), coin).numpy()
+        return out
+
+    def _predict_last(
+        self,
+        values: np.ndarray,
+        usable: np.ndarray,
+        normaliser: Normaliser,
+        tensors: Mapping[str, np.ndarray],
+        state: Mapping[str, Any],
+    ) -> np.ndarray:
+        encoder, heads = self._networks(state, tensors)
+        window = encoder.config.window
+        if values.shape[0] < window or not usable[-window:].all():
+            return np.full(1, np.nan)
+        z = torch.from_numpy(normaliser.apply(values[-window:])[None])  # [1, W, F]
+        with torch.inference_mode():
+            pred = heads(encoder(z), torch.zeros(1, dtype=torch.long))  # [1]
+        return pred.numpy().astype(np.float64)
+
+    def _networks(
+        self, state: Mapping[str, Any], tensors: Mapping[str, np.ndarray]
+    ) -> tuple[SharedEncoder, CoinHeads]:
+        """Encoder and head of `state`'s weights in eval mode, built once per weights (see `_model`)."""
 
         def build() -> tuple[SharedEncoder, CoinHeads]:
+            enc_cfg = EncoderConfig.from_dict(dict(state["encoder_config"]))
             encoder = SharedEncoder(enc_cfg)
             encoder.load_state_dict(_sub(tensors, "encoder."))
             heads = CoinHeads(1, enc_cfg.embed_dim, enc_cfg.head_hidden)
             heads.load_state_dict(_sub(tensors, "heads."))
-            return encoder, heads
+            return encoder.eval(), heads.eval()
 
-        encoder, heads = self._model(state, tensors, build)
-        windows = make_windows(frame, normaliser, enc_cfg.window)
-        out = np.full(frame.height, np.nan)
-        if len(windows):
-            out[windows.rows] = predict(encoder, heads, windows.X, 0, "cpu")
-        return out
+        return self._model(state, tensors, build)
 
 
 class XGBoostEngine(_LearnedMoveEngine):
@@ -381,7 +523,7 @@ class XGBoostEngine(_LearnedMoveEngine):
     """
 
     name: ClassVar[str] = "xgboost"
-    description: ClassVar[str] = "per-coin XGBoost regression of the forward move (bps) on features"
+    description: ClassVar[str] = "per-coin XGBoost regression of the net edge after costs (bps) on features"
     defaults: ClassVar[Mapping[str, float]] = {
         "n_rounds": 300.0,  # max boosting rounds (early stopping on the validation rows)
         "max_depth": 4.0,  # tree depth
@@ -395,12 +537,11 @@ class XGBoostEngine(_LearnedMoveEngine):
         ok = usable_rows(frame, normaliser.columns)
         if encoder is None:
             return xgb_inputs(np.nan_to_num(z)), ok
-        windows = make_windows(frame, normaliser, window)
+        rows, embedded = frame_embeddings(encoder, frame, normaliser, window, "cpu")
         emb = np.zeros((frame.height, encoder.config.embed_dim), dtype=np.float32)
-        if len(windows):
-            emb[windows.rows] = embed(encoder, windows.X, "cpu")
+        emb[rows] = embedded
         ok = np.zeros(frame.height, dtype=bool)
-        ok[windows.rows] = True
+        ok[rows] = True
         return xgb_inputs(np.nan_to_num(z), emb), ok
 
     def _train(
@@ -446,21 +587,52 @@ class XGBoostEngine(_LearnedMoveEngine):
         tensors: Mapping[str, np.ndarray],
         state: Mapping[str, Any],
     ) -> np.ndarray:
-
-        def build() -> tuple[SharedEncoder | None, Any]:
-            encoder = None
-            if state.get("uses_embeddings"):
-                encoder = SharedEncoder(EncoderConfig.from_dict(dict(state["encoder_config"])))
-                encoder.load_state_dict(_sub(tensors, "encoder."))
-            return encoder, booster_from_tensor(np.asarray(tensors["xgboost.json"]))
-
-        encoder, booster = self._model(state, tensors, build)
+        encoder, booster = self._booster(state, tensors)
         window = encoder.config.window if encoder is not None else 1
         X, ok = self._inputs(frame, normaliser, encoder, window)
         out = np.full(frame.height, np.nan)
         if ok.any():
             out[ok] = xgb_predict(booster, X[ok], int(self.params["nthread"]))
         return out
+
+    def _predict_last(
+        self,
+        values: np.ndarray,
+        usable: np.ndarray,
+        normaliser: Normaliser,
+        tensors: Mapping[str, np.ndarray],
+        state: Mapping[str, Any],
+    ) -> np.ndarray:
+        encoder, booster = self._booster(state, tensors)
+        window = encoder.config.window if encoder is not None else 1
+        if values.shape[0] < window or not usable[-window:].all():
+            return np.full(1, np.nan)
+        z = normaliser.apply(values[-window:])  # [window, F]
+        if encoder is None:
+            X = xgb_inputs(np.nan_to_num(z))
+        else:
+            with torch.inference_mode():
+                emb = encoder(torch.from_numpy(z[None])).numpy()  # [1, D]
+            X = xgb_inputs(np.nan_to_num(z[-1:]), emb)
+        # `inplace_predict` skips the DMatrix `xgb_predict` builds: the same predictor, the same values.
+        return booster.inplace_predict(X).astype(np.float64)
+
+    def _booster(
+        self, state: Mapping[str, Any], tensors: Mapping[str, np.ndarray]
+    ) -> tuple[SharedEncoder | None, Any]:
+        """(encoder in eval mode or None, booster) of `state`'s weights, built once per weights."""
+
+        def build() -> tuple[SharedEncoder | None, Any]:
+            encoder = None
+            if state.get("uses_embeddings"):
+                encoder = SharedEncoder(EncoderConfig.from_dict(dict(state["encoder_config"])))
+                encoder.load_state_dict(_sub(tensors, "encoder."))
+                encoder.eval()
+            booster = booster_from_tensor(np.asarray(tensors["xgboost.json"]))
+            booster.set_param({"nthread": int(self.params["nthread"])})  # for inplace_predict
+            return encoder, booster
+
+        return self._model(state, tensors, build)
 
 
 def _same_buffers(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> bool:

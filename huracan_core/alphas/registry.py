@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from huracan_core.alphas.base import SIGNAL_COLUMNS, SIGNAL_SCHEMA, AlphaEngine
+from huracan_core.alphas.base import SIGNAL_COLUMNS, SIGNAL_SCHEMA, AlphaEngine, LatestInputs
 from huracan_core.alphas.candles import PatternEngine, SweepEngine, TapeEngine
 from huracan_core.alphas.cross_asset import (
     CorrelationEngine,
@@ -164,12 +164,22 @@ def check_signal_row(name: str, row: Any) -> dict[str, Any]:
     }
 
 
-def run_engine_latest(engine: AlphaEngine, frame: pl.DataFrame, state: Mapping[str, Any]) -> dict[str, Any]:
-    """`engine.latest_signal(frame, state)` (the newest bar only), fenced and checked like `run_engine_fenced`."""
-    if frame.height == 0:
+def run_engine_latest(
+    engine: AlphaEngine, frame: pl.DataFrame | LatestInputs, state: Mapping[str, Any]
+) -> dict[str, Any]:
+    """`engine.latest_signal(frame, state)` (the newest bar only), fenced and checked like `run_engine_fenced`.
+
+    Given `LatestInputs` (numpy columns shared by several engines), engines read those through
+    `latest_row`; one that overrides `latest_signal` itself still gets the frame, as its contract says.
+    """
+    inputs = frame if isinstance(frame, LatestInputs) else LatestInputs(frame)
+    if inputs.height == 0:
         raise EngineError(engine.name, "latest signal asked for an empty frame")
     try:
-        row = engine.latest_signal(frame, state)
+        if type(engine).latest_signal is AlphaEngine.latest_signal:
+            row = engine.latest_row(inputs, state)
+        else:
+            row = engine.latest_signal(inputs.frame, state)
     except EngineError as exc:
         if exc.engine == engine.name:
             raise
@@ -243,7 +253,9 @@ def run_engines(
     engines: Iterable[AlphaEngine], frame: pl.DataFrame, states: Mapping[str, Mapping[str, Any]]
 ) -> EngineRun:
     """Signal every engine fenced; one failing (or lacking a state) is recorded and the others carry on."""
-    signals, errors = _each_fenced(engines, states, lambda engine, state: run_engine_fenced(engine, frame, state))
+    signals, errors = _each_fenced(
+        engines, states, lambda engine, state: run_engine_fenced(engine, frame, state)
+    )
     return EngineRun(signals=signals, errors=errors)
 
 
@@ -261,6 +273,10 @@ def run_engines_latest(
     """The live path of `run_engines`: each engine's signal for `frame`'s last row, from its own lookback.
 
     `frame` needs at least the largest `lookback_bars` of the engines; a failing engine is recorded.
+    Its columns are converted to numpy once, for all engines.
     """
-    signals, errors = _each_fenced(engines, states, lambda engine, state: run_engine_latest(engine, frame, state))
+    inputs = LatestInputs(frame)
+    signals, errors = _each_fenced(
+        engines, states, lambda engine, state: run_engine_latest(engine, inputs, state)
+    )
     return LatestRun(signals=signals, errors=errors)

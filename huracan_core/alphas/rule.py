@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from huracan_core.alphas.arrays import unit
-from huracan_core.alphas.base import AlphaEngine, signal_row
+from huracan_core.alphas.base import AlphaEngine, LatestInputs, signal_row
 from huracan_core.alphas.calibration import (
     CALIBRATION_KEYS,
     DEFAULT_MIN_COUNT,
@@ -63,8 +63,25 @@ class RuleEngine(AlphaEngine):
         """
         if self.missing_inputs(frame):
             return np.zeros(frame.height, dtype=np.int8), np.zeros(frame.height, dtype=np.float64)
+        return self._applied(self.input_arrays(frame))
+
+    def latest_raw(self, inputs: LatestInputs) -> tuple[np.ndarray, np.ndarray]:
+        """`raw_signals(frame.tail(lookback_bars))` from the shared numpy columns of the live path."""
+        rows = self.lookback_bars
+        if inputs.missing(self.inputs, rows):
+            size = min(rows, inputs.height)
+            return np.zeros(size, dtype=np.int8), np.zeros(size, dtype=np.float64)
+        arrays = {
+            name: inputs.values(name, rows)
+            for name in (*self.inputs, *self.optional_inputs)
+            if name in inputs and not (name in self.optional_inputs and inputs.all_null(name, rows))
+        }
+        return self._applied(arrays)
+
+    def _applied(self, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The rule on its input arrays; strength clipped to [0, 1], and 0 wherever there is no direction."""
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            direction, strength = self.rule(self.input_arrays(frame))
+            direction, strength = self.rule(arrays)
         direction = np.asarray(direction, dtype=np.int8)
         strength = np.asarray(strength, dtype=np.float64)
         usable = (direction != 0) & np.isfinite(strength)
@@ -96,8 +113,8 @@ class RuleEngine(AlphaEngine):
         direction, strength = self.raw_signals(frame)  # all zero when an input is missing: abstain
         return apply_calibration(direction, strength, state, self.horizon_bars)
 
-    def latest_signal(self, frame: pl.DataFrame, state: Mapping[str, Any]) -> dict[str, Any]:
+    def latest_row(self, inputs: LatestInputs, state: Mapping[str, Any]) -> dict[str, Any]:
         """`signal`'s last row from the newest `lookback_bars` rows, without building a frame."""
         self.check_state(state, required=CALIBRATION_KEYS)
-        direction, strength = self.raw_signals(frame.tail(self.lookback_bars))
+        direction, strength = self.latest_raw(inputs)
         return signal_row(*calibrated_arrays(direction[-1:], strength[-1:], state), self.horizon_bars)

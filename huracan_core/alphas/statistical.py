@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from huracan_core.alphas.arrays import ramp, safe_div, sided, unit
-from huracan_core.alphas.base import AlphaEngine, signal_frame, signal_row
+from huracan_core.alphas.base import AlphaEngine, LatestInputs, signal_frame, signal_row
 from huracan_core.alphas.calibration import CALIBRATION_KEYS, forward_move_bps
 from huracan_core.alphas.rule import RuleEngine
 
@@ -89,7 +89,17 @@ class SeasonalityEngine(AlphaEngine):
         self.check_state(state, required=("hour", "weekday"))
         if self.missing_inputs(frame):
             return self.abstain(frame.height)
-        ts = _epoch_ms(frame)
+        return signal_frame(*self._arrays(_epoch_ms(frame), state), self.horizon_bars)
+
+    def latest_row(self, inputs: LatestInputs, state: Mapping[str, Any]) -> dict[str, Any]:
+        """`signal`'s last row from the newest timestamp alone, without building a frame."""
+        self.check_state(state, required=("hour", "weekday"))
+        if inputs.missing(self.inputs, self.lookback_bars):
+            return signal_row(np.zeros(1, np.int8), np.zeros(1), np.zeros(1), self.horizon_bars)
+        return signal_row(*self._arrays(_epoch_ms(inputs.frame)[-1:], state), self.horizon_bars)
+
+    def _arrays(self, ts: np.ndarray, state: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(direction, edge_bps, confidence) per epoch-ms timestamp, for the batch and the newest-bar path."""
         day = ts // DAY_MS
         picks = []
         for key, index in (("hour", (ts // HOUR_MS) % 24), ("weekday", (day + EPOCH_WEEKDAY) % 7)):
@@ -104,7 +114,7 @@ class SeasonalityEngine(AlphaEngine):
         edge = np.where(use_hour, m_hour, m_day)
         direction = np.sign(edge).astype(np.int8)
         confidence = np.where(direction != 0, unit(np.abs(t) / self.params["t_full"]), 0.0)
-        return signal_frame(direction, np.where(direction != 0, edge, 0.0), confidence, self.horizon_bars)
+        return direction, np.where(direction != 0, edge, 0.0), confidence
 
 
 class AnomalyEngine(RuleEngine):
@@ -142,20 +152,19 @@ class AnomalyEngine(RuleEngine):
         self.check_state(state, required=(*CALIBRATION_KEYS, "mode_up", "mode_down"))
         if self.missing_inputs(frame):
             return self.abstain(frame.height)
-        return signal_frame(*self._arrays(frame, state), self.horizon_bars)
+        return signal_frame(*self._arrays(*self.raw_signals(frame), state), self.horizon_bars)
 
-    def latest_signal(self, frame: pl.DataFrame, state: Mapping[str, Any]) -> dict[str, Any]:
+    def latest_row(self, inputs: LatestInputs, state: Mapping[str, Any]) -> dict[str, Any]:
         """`signal`'s last row from the newest `lookback_bars` rows, without building a frame."""
         self.check_state(state, required=(*CALIBRATION_KEYS, "mode_up", "mode_down"))
-        tail = frame.tail(self.lookback_bars)
-        if self.missing_inputs(tail):
+        if inputs.missing(self.inputs, self.lookback_bars):
             return signal_row(np.zeros(1, np.int8), np.zeros(1), np.zeros(1), self.horizon_bars)
-        return signal_row(*self._arrays(tail, state), self.horizon_bars)
+        shock, strength = self.latest_raw(inputs)
+        return signal_row(*self._arrays(shock[-1:], strength[-1:], state), self.horizon_bars)
 
     def _arrays(
-        self, frame: pl.DataFrame, state: Mapping[str, Any]
+        self, shock: np.ndarray, strength: np.ndarray, state: Mapping[str, Any]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        shock, strength = self.raw_signals(frame)
         mode_up, mode_down = int(state["mode_up"]), int(state["mode_down"])
         direction = np.where(shock == 1, mode_up, np.where(shock == -1, -mode_down, 0)).astype(np.int8)
         # Edge is the calibrated price move after that kind of shock; its sign matches the direction.

@@ -18,7 +18,7 @@ import torch
 
 from huracan_core import __version__
 from huracan_core.alphas.base import AlphaEngine, LearnedEngine
-from huracan_core.alphas.learned import NeuralEngine, XGBoostEngine
+from huracan_core.alphas.learned import NeuralEngine, PretrainedHead, XGBoostEngine
 from huracan_core.alphas.registry import ENGINES, rule_engines, run_engines
 from huracan_core.decision import DecisionSettings, decide, hold_until_horizon
 from huracan_core.evaluation.backtest import backtest
@@ -50,11 +50,17 @@ class BundleWeightStore:
         return out
 
 
-def coin_engines(encoder: SharedEncoder | None, columns: Sequence[str] | None, seed: int) -> list[AlphaEngine]:
-    """The 23 engines for one coin: 21 rules, XGBoost on features + shared embeddings, neural head."""
+def coin_engines(
+    encoder: SharedEncoder | None,
+    columns: Sequence[str] | None,
+    seed: int,
+    pretrained_heads: Mapping[tuple[int, int, int], PretrainedHead] | None = None,
+) -> list[AlphaEngine]:
+    """The 23 engines for one coin: 21 rules, XGBoost on features + shared embeddings, neural head
+    (taking the heads trained with its batch, `pretrained_heads`, where their training window matches)."""
     learned: list[AlphaEngine] = [
         XGBoostEngine(encoder=encoder, columns=columns, seed=float(seed)),
-        NeuralEngine(encoder=encoder, columns=columns, seed=float(seed)),
+        NeuralEngine(encoder=encoder, columns=columns, seed=float(seed), pretrained_heads=pretrained_heads),
     ]
     return [*rule_engines(), *learned]
 
@@ -190,7 +196,9 @@ def replay(
         decision,
     )
     result = backtest(
-        frame.slice(start), hold_until_horizon(made, hold_bars), rf.costs["cost_bps"].to_numpy()[rows],
+        frame.slice(start),
+        hold_until_horizon(made, hold_bars),
+        rf.costs["cost_bps"].to_numpy()[rows],
         regime=frame["regime"].slice(start).cast(pl.Utf8),
     )
     metrics = compute_metrics(result.bars, result.trades, rf.timeframe)

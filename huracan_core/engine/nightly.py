@@ -103,7 +103,9 @@ def plan_step(config_path: str | None, as_of: str, overrides: dict[str, Any] | N
         "data_source": source.describe(),
     }
     Storage(config.general.archive).write_json(_run_key(plan["run_id"], "plan"), plan)
-    log.info("Universe: %s (%d symbols in %d batches)", ", ".join(symbols), len(symbols), len(plan["batches"]))
+    log.info(
+        "Universe: %s (%d symbols in %d batches)", ", ".join(symbols), len(symbols), len(plan["batches"])
+    )
     return plan
 
 
@@ -129,7 +131,9 @@ def candles_step(
         elif verdict == "failed":
             log.error("❌ %s: %s", symbol, reason)
 
-    outcome = prepare_candles(config, [*symbols, *refs], _window(config, moment), source=source, on_symbol=on_symbol)
+    outcome = prepare_candles(
+        config, [*symbols, *refs], _window(config, moment), source=source, on_symbol=on_symbol
+    )
     verdicts = {
         "ok": [s for s in symbols if s in outcome.candles],
         "refs": [r for r in REFERENCE_SYMBOLS if r in outcome.candles],
@@ -160,7 +164,11 @@ def research_frames(config: HuracanConfig, symbols: Sequence[str], as_of: dateti
     for symbol in symbols:
         if symbol in outcome.candles:
             frames[symbol] = build_research_frame(
-                outcome.candles[symbol], symbol, config.general.timeframe, refs=refs, cost_config=config.costs,
+                outcome.candles[symbol],
+                symbol,
+                config.general.timeframe,
+                refs=refs,
+                cost_config=config.costs,
                 fees=fees,
             )
     return frames
@@ -195,20 +203,33 @@ def encoder_step(
     if previous is not None:
         try:
             encoder, meta = load_encoder(storage, previous)
-            init = ({f"encoder.{k}": v for k, v in encoder.state_dict().items()}, list(meta.get("symbols", [])))
+            init = (
+                {f"encoder.{k}": v for k, v in encoder.state_dict().items()},
+                list(meta.get("symbols", [])),
+            )
         except Exception as exc:  # a broken old encoder means a cold start, never a failed night
             log.warning("Could not warm-start from %s (%s); training the encoder from scratch", previous, exc)
     device = str(pick_device(config.engine.device))
     log.info("Training the shared encoder on %d coins (%s)...", len(frames), device)
     result = train_shared_encoder(frames, cutoff_ms=cutoff, seed=config.engine.seed, device=device, init=init)
     key = save_encoder(
-        storage, plan["run_id"], result,
+        storage,
+        plan["run_id"],
+        result,
         {"as_of": plan["as_of"], "symbols": sorted(frames), "warm_start_from": previous, "device": device},
     )
-    log.info("Shared encoder trained: %.0f windows/s, %d epochs%s.", result.windows_per_second, result.epochs,
-             ", warm-started" if result.warm_started else "")
-    return {"encoder_key": key, "windows_per_second": result.windows_per_second, "columns": len(result.columns),
-            "warm_start_from": previous}
+    log.info(
+        "Shared encoder trained: %.0f windows/s, %d epochs%s.",
+        result.windows_per_second,
+        result.epochs,
+        ", warm-started" if result.warm_started else "",
+    )
+    return {
+        "encoder_key": key,
+        "windows_per_second": result.windows_per_second,
+        "columns": len(result.columns),
+        "warm_start_from": previous,
+    }
 
 
 def train_batch(
@@ -223,7 +244,8 @@ def train_batch(
 
     Returns {symbol: summary} or {symbol: {"error": reason}}; one coin failing never stops the others.
     """
-    from huracan_core.engine.train import load_encoder, train_coin
+    from huracan_core.engine.train import load_encoder, train_batch_heads, train_coin
+    from huracan_core.models.device import pick_device
 
     config = load_step_config(config_path, overrides)
     _worker_logging(config)
@@ -234,9 +256,29 @@ def train_batch(
     if encoder_key:
         encoder, meta = load_encoder(storage, encoder_key)
     window = _window(config, moment)
-    data_window = {"as_of": moment.isoformat(), "start_ms": window.start_ms, "end_ms": window.end_ms,
-                   "timeframe": window.timeframe, "source": config.data.source}
+    data_window = {
+        "as_of": moment.isoformat(),
+        "start_ms": window.start_ms,
+        "end_ms": window.end_ms,
+        "timeframe": window.timeframe,
+        "source": config.data.source,
+    }
     frames = research_frames(config, batch, moment)
+    heads: dict[str, Any] = {}
+    if encoder is not None and frames:
+        device = str(pick_device(config.engine.device))
+        log.info("Training the neural heads of %d coins together (%s)...", len(frames), device)
+        try:
+            heads = train_batch_heads(
+                frames,
+                config,
+                encoder=encoder,
+                columns=meta["columns"],
+                cutoff_ms=meta.get("cutoff_ms"),
+                device=device,
+            )
+        except (DataIntegrityError, ValueError, RuntimeError) as exc:  # each coin then fits its own head
+            log.warning("⚠️ Batched neural heads failed (%s); each coin trains its head alone.", exc)
     results: dict[str, dict[str, Any]] = {}
     for symbol in batch:
         log.info("Training %s (%d days)...", symbol, config.engine.lookback_days)
@@ -245,17 +287,27 @@ def train_batch(
             continue
         try:
             summary = train_coin(
-                frames[symbol], config, storage=storage, model_id=model_id, encoder=encoder,
-                columns=meta.get("columns"), cutoff_ms=meta.get("cutoff_ms"), encoder_key=encoder_key,
+                frames[symbol],
+                config,
+                storage=storage,
+                model_id=model_id,
+                encoder=encoder,
+                columns=meta.get("columns"),
+                cutoff_ms=meta.get("cutoff_ms"),
+                encoder_key=encoder_key,
                 data_window=data_window,
+                pretrained_heads=heads.get(symbol),
             )
         except (DataIntegrityError, ValueError) as exc:
             log.warning("⚠️ %s: %s", symbol, exc)
             results[symbol] = {"error": f"{type(exc).__name__}: {exc}"}
             continue
         net = summary["metrics"].get("net_pnl_pct")
-        log.info("✅ Model saved. Net PnL %s after fees (out-of-sample, %s trades).",
-                 "n/a" if net is None else f"{net:+.1f}%", summary["metrics"].get("trades"))
+        log.info(
+            "✅ Model saved. Net PnL %s after fees (out-of-sample, %s trades).",
+            "n/a" if net is None else f"{net:+.1f}%",
+            summary["metrics"].get("trades"),
+        )
         results[symbol] = summary
     return results
 
@@ -296,19 +348,38 @@ def publish_step(
             if "error" in result:
                 failed[symbol] = str(result["error"])
                 continue
-            record_model(db, symbol=symbol, model_id=result["model_id"], path=result["path"],
-                         sha256=result["model_sha256"], feature_recipe_hash=result["feature_recipe_hash"],
-                         config_hash=config.config_hash(), trained_as_of=moment, created_at=now)
-            record_metrics(db, symbol=symbol, model_id=result["model_id"],
-                           metrics={k: v for k, v in result["metrics"].items() if isinstance(v, int | float)})
+            record_model(
+                db,
+                symbol=symbol,
+                model_id=result["model_id"],
+                path=result["path"],
+                sha256=result["model_sha256"],
+                feature_recipe_hash=result["feature_recipe_hash"],
+                config_hash=config.config_hash(),
+                trained_as_of=moment,
+                created_at=now,
+            )
+            record_metrics(
+                db,
+                symbol=symbol,
+                model_id=result["model_id"],
+                metrics={k: v for k, v in result["metrics"].items() if isinstance(v, int | float)},
+            )
             _record_breakdowns(db, storage, result, record_metrics)
             verdict = promote(storage, result, gates=config.engine.gates, promoted_at=now)
             verdicts[symbol] = verdict
             if verdict["promoted"]:
                 if verdict.get("previous_model_id") != result["model_id"]:
-                    record_promotion(db, symbol=symbol, from_model_id=verdict.get("previous_model_id"),
-                                     to_model_id=result["model_id"], promoted_by="engine", promoted_at=now,
-                                     reason=str(verdict.get("reason")), metrics=result["metrics"])
+                    record_promotion(
+                        db,
+                        symbol=symbol,
+                        from_model_id=verdict.get("previous_model_id"),
+                        to_model_id=result["model_id"],
+                        promoted_by="engine",
+                        promoted_at=now,
+                        reason=str(verdict.get("reason")),
+                        metrics=result["metrics"],
+                    )
                     if verdict.get("previous_model_id"):
                         _status(db, set_model_status, symbol, verdict["previous_model_id"], "retired")
                 set_model_status(db, symbol=symbol, model_id=result["model_id"], status="champion")
@@ -337,10 +408,17 @@ def _record_breakdowns(db: Any, storage: Storage, result: Mapping[str, Any], rec
     metrics = storage.read_json(f"{result['path']}/metrics.json")
     for group, prefix in (("per_regime", "regime"), ("per_engine", "engine")):
         for name, values in (metrics.get(group) or {}).items():
-            numbers = {k: v for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+            numbers = {
+                k: v for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)
+            }
             if numbers:
-                record_metrics(db, symbol=result["symbol"], model_id=result["model_id"], metrics=numbers,
-                               scope=f"{prefix}:{name}")
+                record_metrics(
+                    db,
+                    symbol=result["symbol"],
+                    model_id=result["model_id"],
+                    metrics=numbers,
+                    scope=f"{prefix}:{name}",
+                )
 
 
 def _status(db: Any, set_model_status: Any, symbol: str, model_id: str, status: str) -> None:
@@ -364,9 +442,13 @@ def report_step(
     storage = Storage(config.general.archive)
     moment = parse_as_of(plan["as_of"])
     results = {s: r for s, r in published.get("results", {}).items() if "error" not in r}
-    nets = [r["metrics"]["net_pnl_pct"] for r in results.values() if r["metrics"].get("net_pnl_pct") is not None]
+    nets = [
+        r["metrics"]["net_pnl_pct"] for r in results.values() if r["metrics"].get("net_pnl_pct") is not None
+    ]
     trades = sum(int(r["metrics"].get("trades") or 0) for r in results.values())
-    wins = sum((r["metrics"].get("hit_rate") or 0.0) * int(r["metrics"].get("trades") or 0) for r in results.values())
+    wins = sum(
+        (r["metrics"].get("hit_rate") or 0.0) * int(r["metrics"].get("trades") or 0) for r in results.values()
+    )
     failed = {**candles.get("failed", {}), **published.get("failed", {})}
     top = sorted(results.values(), key=lambda r: -(r["metrics"].get("net_pnl_pct") or -1e9))[:3]
     summary = {
@@ -384,8 +466,13 @@ def report_step(
         "skipped": candles.get("skipped", {}),
         "promoted": published.get("promoted", []),
         "top_contributors": [
-            {"symbol": r["symbol"], "model_id": r["model_id"], "net_pnl_pct": r["metrics"].get("net_pnl_pct"),
-             "sharpe": r["metrics"].get("sharpe"), "trades": r["metrics"].get("trades")}
+            {
+                "symbol": r["symbol"],
+                "model_id": r["model_id"],
+                "net_pnl_pct": r["metrics"].get("net_pnl_pct"),
+                "sharpe": r["metrics"].get("sharpe"),
+                "trades": r["metrics"].get("trades"),
+            }
             for r in top
         ],
         "averages": {
@@ -401,13 +488,18 @@ def report_step(
     day = moment.date()
     summary_url = write_daily_summary(storage, day, summary)
     report_url = write_daily_report(
-        storage, day,
+        storage,
+        day,
         models_trained=len(results),
         promotions=len(published.get("promoted", [])),
         total_trades=trades,
         avg_pnl_pct=round(statistics.fmean(nets), 4) if nets else None,
         hit_rate_pct=round(100.0 * wins / trades, 2) if trades else None,
-        extra={"as_of": plan["as_of"], "scope": "out-of-sample, after costs", "champions": published.get("roster", [])},
+        extra={
+            "as_of": plan["as_of"],
+            "scope": "out-of-sample, after costs",
+            "champions": published.get("roster", []),
+        },
     )
     return {"summary": summary_url, "report": report_url}
 

@@ -7,6 +7,7 @@ then evaluated walk-forward (fees, spread and slippage in the loop) and saved as
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -16,18 +17,25 @@ from typing import Any
 import numpy as np
 import torch
 
-from huracan_core.alphas.calibration import forward_move_bps
-from huracan_core.alphas.learned import CORE_INPUTS, EXTRA_INPUTS, NeuralEngine
+from huracan_core.alphas.calibration import net_edge_bps
+from huracan_core.alphas.learned import CORE_INPUTS, EXTRA_INPUTS, NeuralEngine, PretrainedHead, window_key
 from huracan_core.archive import Storage, paths
 from huracan_core.config import HuracanConfig
 from huracan_core.costs import costs_summary, fees_from_config
 from huracan_core.decision import DecisionSettings
 from huracan_core.engine.champion import compare_with_champion, recent_net_pnl
 from huracan_core.engine.coin_model import bundle_contents, coin_engines
-from huracan_core.evaluation.research import ResearchFrame, WalkForwardSettings, evaluate_walk_forward
+from huracan_core.evaluation.research import (
+    ResearchFrame,
+    WalkForwardSettings,
+    evaluate_walk_forward,
+    walk_forward_plan,
+)
+from huracan_core.exceptions import DataIntegrityError
 from huracan_core.models.bundle import save_bundle
+from huracan_core.models.embedding_cache import frame_embeddings
 from huracan_core.models.encoder import EncoderConfig, SharedEncoder
-from huracan_core.models.train import TrainConfig, train_encoder
+from huracan_core.models.train import TrainConfig, fit_heads, torch_threads, train_encoder
 from huracan_core.models.windows import Normaliser, make_windows
 
 log = logging.getLogger(__name__)
@@ -42,7 +50,8 @@ def encoder_columns(frames: Mapping[str, ResearchFrame]) -> list[str]:
     columns = []
     for column in (*CORE_INPUTS, *EXTRA_INPUTS):
         if all(
-            column in rf.frame.columns and rf.frame[column].null_count() < rf.frame.height for rf in frames.values()
+            column in rf.frame.columns and rf.frame[column].null_count() < rf.frame.height
+            for rf in frames.values()
         ):
             columns.append(column)
     return columns
@@ -79,7 +88,7 @@ def train_shared_encoder(
     valid_sets: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for symbol, rf in frames.items():
         frame = rf.frame
-        y = forward_move_bps(frame, horizon).cast(float).fill_null(np.nan).to_numpy()
+        y = net_edge_bps(frame, horizon).cast(float).fill_null(np.nan).to_numpy()  # the engines' label
         ts = frame["timestamp"].to_numpy()
         index = np.arange(frame.height)
         # A label at row t reads opens up to t + 1 + horizon: keep those ending before the cutoff.
@@ -87,7 +96,9 @@ def train_shared_encoder(
         allowed = last_label_ok & np.isfinite(y)
         rows = np.flatnonzero(allowed)
         if rows.size < 200:
-            log.info("%s: %d rows before the encoder cutoff; left out of the shared encoder", symbol, rows.size)
+            log.info(
+                "%s: %d rows before the encoder cutoff; left out of the shared encoder", symbol, rows.size
+            )
             continue
         cut = rows[int(rows.size * 0.8)]
         fit_rows = allowed & (index <= cut)
@@ -101,7 +112,12 @@ def train_shared_encoder(
         raise ValueError("no coin has enough bars before the encoder cutoff to train the shared encoder")
     init_state, init_symbols = init if init is not None else (None, None)
     trained = train_encoder(
-        train_sets, valid_sets, TrainConfig(encoder=enc_cfg), device, seed, init_state=init_state,
+        train_sets,
+        valid_sets,
+        TrainConfig(encoder=enc_cfg),
+        device,
+        seed,
+        init_state=init_state,
         init_symbols=init_symbols,
     )
     return SharedEncoderResult(
@@ -114,7 +130,9 @@ def train_shared_encoder(
     )
 
 
-def save_encoder(storage: Storage, model_id: str, result: SharedEncoderResult, meta: Mapping[str, Any]) -> str:
+def save_encoder(
+    storage: Storage, model_id: str, result: SharedEncoderResult, meta: Mapping[str, Any]
+) -> str:
     """Write the encoder (safetensors + JSON, no pickle) under encoders/<model_id>/; returns its folder key."""
     from safetensors.torch import save
 
@@ -152,6 +170,87 @@ def latest_encoder_before(storage: Storage, model_id: str) -> str | None:
     return earlier[-1] if earlier else None
 
 
+def walk_forward_settings(config: HuracanConfig) -> WalkForwardSettings:
+    return WalkForwardSettings(
+        n_folds=config.engine.folds, hold_bars=config.engine.hold_bars, min_signals=config.engine.min_signals
+    )
+
+
+def train_batch_heads(
+    frames: Mapping[str, ResearchFrame],
+    config: HuracanConfig,
+    *,
+    encoder: SharedEncoder,
+    columns: Sequence[str],
+    cutoff_ms: int | None,
+    device: str,
+) -> dict[str, dict[tuple[int, int, int], PretrainedHead]]:
+    """Every coin's neural head for every walk-forward fold, the batch's heads of a fold trained together.
+
+    For each fold, each coin's training window is prepared exactly as that coin's `NeuralEngine.fit` will
+    prepare it (same rows, same train-only normaliser, same net-edge labels); the windows are embedded by
+    the frozen shared encoder coin by coin (only embeddings are kept, not the windows), and the heads of
+    all coins are fitted in one `fit_heads` loop on `device` — one task trains a batch of 8-16 coins' heads
+    at once on a GPU. Coins whose folds cannot be planned are left out: their evaluation reports why.
+    """
+    seed = config.engine.seed
+    settings = walk_forward_settings(config)
+    engines = coin_engines(encoder, columns, seed)
+    neural = next(e for e in engines if isinstance(e, NeuralEngine))
+    window = encoder.config.window
+    enc = (encoder if str(device) == "cpu" else copy.deepcopy(encoder).to(device)).eval()
+    cfg = TrainConfig(encoder=encoder.config, threads=int(neural.params["nthread"]))
+    folds: dict[int, dict[str, tuple[tuple[int, int, int], np.ndarray, Any, Any]]] = {}
+    for symbol, rf in frames.items():
+        try:
+            splits = walk_forward_plan(rf, engines, settings, cutoff_ms)
+        except DataIntegrityError:
+            continue
+        frame = rf.frame.slice(rf.first_valid)
+        for k, split in enumerate(splits):
+            train = frame[split.train_index()]
+            prepared = neural.fit_inputs(train)
+            if isinstance(prepared, str):
+                continue
+            # Every window of the training frame, embedded once: the coin's XGBoost and its neural `fit`
+            # embed this same frame later and find it in the cache.
+            with torch_threads(cfg):
+                ends, emb = frame_embeddings(enc, train, prepared.normaliser, window, device)
+            labelled = np.isfinite(prepared.y[ends])
+            sets = [
+                (emb[pick], prepared.y[ends[pick]].astype(np.float32))
+                for pick in (labelled & rows[ends] for rows in (prepared.fit_rows, prepared.valid_rows))
+            ]
+            folds.setdefault(k, {})[symbol] = (window_key(train), prepared.normaliser.mean, *sets)
+    out: dict[str, dict[tuple[int, int, int], PretrainedHead]] = {s: {} for s in frames}
+    for k, coins in sorted(folds.items()):
+        ready = {s: c for s, c in coins.items() if len(c[2][1])}
+        if not ready:
+            continue
+        trained = fit_heads(
+            {s: c[2] for s, c in ready.items()},
+            {s: c[3] for s, c in ready.items()},
+            encoder.config.embed_dim,
+            encoder.config.head_hidden,
+            cfg,
+            device,
+            seed,
+        )
+        for i, symbol in enumerate(trained.symbols):
+            key, mean = ready[symbol][0], ready[symbol][1]
+            head = trained.heads.subset([i])
+            out[symbol][key] = PretrainedHead(
+                tensors={f"heads.{n}": v.detach().cpu().numpy() for n, v in head.state_dict().items()},
+                normaliser_mean=mean,
+                best_epoch=trained.best_epoch,
+                epochs_run=len(trained.history),
+                batch_coins=len(trained.symbols),
+                device=str(device),
+            )
+        log.info("Fold %d: neural heads of %d coins trained together (%s).", k + 1, len(ready), device)
+    return out
+
+
 def train_coin(
     rf: ResearchFrame,
     config: HuracanConfig,
@@ -163,30 +262,44 @@ def train_coin(
     cutoff_ms: int | None,
     encoder_key: str | None,
     data_window: Mapping[str, Any],
+    pretrained_heads: Mapping[tuple[int, int, int], PretrainedHead] | None = None,
 ) -> dict[str, Any]:
     """Evaluate one coin's 23 engines walk-forward and save the bundle; returns a small JSON summary."""
     started = time.monotonic()
     seed = config.engine.seed
-    engines = coin_engines(encoder, columns, seed)
+    engines = coin_engines(encoder, columns, seed, pretrained_heads)
     decision = DecisionSettings.from_config(config)
-    settings = WalkForwardSettings(
-        n_folds=config.engine.folds, hold_bars=config.engine.hold_bars, min_signals=config.engine.min_signals
+    settings = walk_forward_settings(config)
+    ev = evaluate_walk_forward(
+        rf, engines, decision=decision, settings=settings, first_test_not_before_ms=cutoff_ms
     )
-    ev = evaluate_walk_forward(rf, engines, decision=decision, settings=settings, first_test_not_before_ms=cutoff_ms)
     # Compare before writing: a re-run of this date may be rewriting the champion's own folder.
     comparison = compare_with_champion(
         storage, ev, rf, model_id=model_id, hold_bars=config.engine.hold_bars, decision=decision
     )
     contents = bundle_contents(
-        ev, rf, engines, hold_bars=config.engine.hold_bars, decision=decision, seed=seed,
-        as_of=data_window["as_of"], config_hash=config.config_hash(), data_window=data_window,
-        columns=columns, encoder_key=encoder_key,
+        ev,
+        rf,
+        engines,
+        hold_bars=config.engine.hold_bars,
+        decision=decision,
+        seed=seed,
+        as_of=data_window["as_of"],
+        config_hash=config.config_hash(),
+        data_window=data_window,
+        columns=columns,
+        encoder_key=encoder_key,
     )
     fees = fees_from_config(config.costs)
     costs = costs_summary(rf.costs, fees, symbol=rf.symbol, cost_config=config.costs)
     folder = paths.model_dir(rf.symbol, model_id)
     saved = save_bundle(
-        storage, folder, tensors=contents.tensors, config=contents.config, metrics=contents.metrics, costs=costs
+        storage,
+        folder,
+        tensors=contents.tensors,
+        config=contents.config,
+        metrics=contents.metrics,
+        costs=costs,
     )
     m = ev.metrics
     return {
@@ -197,8 +310,18 @@ def train_coin(
         "feature_recipe_hash": rf.recipe.hash(),
         "metrics": {
             k: m.get(k)
-            for k in ("net_pnl_pct", "gross_pnl_pct", "sharpe", "sortino", "max_drawdown_pct", "hit_rate",
-                      "trades", "avg_trade_bps", "fees_bps", "turnover")
+            for k in (
+                "net_pnl_pct",
+                "gross_pnl_pct",
+                "sharpe",
+                "sortino",
+                "max_drawdown_pct",
+                "hit_rate",
+                "trades",
+                "avg_trade_bps",
+                "fees_bps",
+                "turnover",
+            )
         },
         "oos_window": {"first_bar": ev.oos_start_ms, "last_bar": ev.oos_end_ms},
         "last_train_end_ms": contents.config["last_train_end_ms"],

@@ -60,11 +60,13 @@ def per_bar_path(
     """
     last = int(candles["timestamp"][-1])
     cut_refs = {s: r.filter(pl.col("timestamp") <= last) for s, r in refs.items() if s != symbol}
-    rf = build_research_frame(candles, symbol, timeframe, refs=cut_refs, recipe=recipe, cost_config=cost_config)
+    rf = build_research_frame(
+        candles, symbol, timeframe, refs=cut_refs, recipe=recipe, cost_config=cost_config
+    )
     frame = rf.frame
     run = run_engines(engines, frame, states)
     columns: list[pl.Series] = [s for s in frame.get_columns() if s.name not in ("timestamp",)]
-    columns += [c for c in rf.costs.get_columns() if c.name != "timestamp"]
+    columns += [c for c in rf.costs.get_columns() if c.name not in ("timestamp", *frame.columns)]
     for name, sig in run.signals.items():
         columns += [sig[c].alias(f"engine:{name}:{c}") for c in ("direction", "edge_bps", "confidence")]
     opens = frame["open"].to_numpy()
@@ -112,16 +114,27 @@ def analyse_symbol(
     n = candles.height
     fit_end = int(n * 0.4)
     fit_frame = build_research_frame(
-        candles.head(fit_end), symbol, timeframe,
-        refs={s: r for s, r in refs.items() if s != symbol}, recipe=recipe, cost_config=cost_config,
+        candles.head(fit_end),
+        symbol,
+        timeframe,
+        refs={s: r for s, r in refs.items() if s != symbol},
+        recipe=recipe,
+        cost_config=cost_config,
     ).frame
     states, errors = fit_states(engines, fit_frame)
     cuts = sorted({int(x) for x in np.linspace(int(n * 0.5), n - 2, n_cuts)})
 
     def build(c: pl.DataFrame) -> pl.DataFrame:
         return per_bar_path(
-            c, symbol, timeframe, refs=refs, engines=engines, states=states, decision=decision,
-            recipe=recipe, cost_config=cost_config,
+            c,
+            symbol,
+            timeframe,
+            refs=refs,
+            engines=engines,
+            states=states,
+            decision=decision,
+            recipe=recipe,
+            cost_config=cost_config,
         )
 
     columns = build(candles).width

@@ -91,7 +91,7 @@ class TrainedHeads:
 
 
 @contextlib.contextmanager
-def _threads(cfg: TrainConfig) -> Iterator[None]:
+def torch_threads(cfg: TrainConfig) -> Iterator[None]:
     """Use cfg.threads torch CPU threads inside the block, then restore the previous count."""
     previous = torch.get_num_threads()
     if cfg.threads is not None:
@@ -106,17 +106,18 @@ def _threads(cfg: TrainConfig) -> Iterator[None]:
 
 # --- data -----------------------------------------------------------------------------------------
 def _stack(
-    sets: Mapping[str, CoinSet], symbols: Sequence[str], what: str
+    sets: Mapping[str, CoinSet], symbols: Sequence[str], what: str, ndim: int = 3
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Concatenate coins: X [N, W, F], y [N], coin [N] (index into `symbols`)."""
+    """Concatenate coins: X [N, W, F] (or embeddings [N, D] with ndim=2), y [N], coin [N] (index into `symbols`)."""
+    shape = "[n,W,F]" if ndim == 3 else "[n,D]"
     xs, ys, cs = [], [], []
     for i, symbol in enumerate(symbols):
         if symbol not in sets:
             continue
         X, y = sets[symbol]
-        if X.ndim != 3 or y.shape != (X.shape[0],):
+        if X.ndim != ndim or y.shape != (X.shape[0],):
             raise ValueError(
-                f"{what} set of {symbol}: X {X.shape} and y {y.shape} do not match ([n,W,F], [n])"
+                f"{what} set of {symbol}: X {X.shape} and y {y.shape} do not match ({shape}, [n])"
             )
         if not np.isfinite(y).all():
             raise ValueError(f"{what} set of {symbol}: y has non-finite targets")
@@ -254,7 +255,7 @@ def train_encoder(
             f"training windows are [W={X.shape[1]}, F={X.shape[2]}] but the encoder config says "
             f"[W={enc_cfg.window}, F={enc_cfg.n_features}]"
         )
-    with _threads(cfg):
+    with torch_threads(cfg):
         seed_everything(seed, device)
         encoder = SharedEncoder(enc_cfg).to(device)
         heads = CoinHeads(len(symbols), enc_cfg.embed_dim, enc_cfg.head_hidden).to(device)
@@ -327,17 +328,61 @@ def train_heads(
 ) -> TrainedHeads:
     """Fit (or fine-tune, from `init_heads` with the same coins) per-coin heads; the encoder is frozen.
 
-    Embeddings are computed once, so this is cheap enough for the engine per batch and the mechanic.
+    Embeddings are computed once, coin by coin, so this is cheap enough for the engine per batch and the
+    mechanic; callers that already hold embeddings (and not the much larger windows) use `fit_heads`.
+    """
+    device = pick_device(device) if isinstance(device, str) else device
+    if not train_sets:
+        raise ValueError("train_heads needs at least one coin's training windows")
+    encoder = encoder.to(device).eval()
+
+    def embedded(sets: Mapping[str, CoinSet]) -> dict[str, CoinSet]:
+        return {
+            s: (embed(encoder, np.asarray(X), device, cfg.eval_batch_size), np.asarray(y))
+            for s, (X, y) in sets.items()
+        }
+
+    with torch_threads(cfg):
+        train_emb = embedded(train_sets)
+        valid_emb = embedded(valid_sets) if valid_sets else None
+    return fit_heads(
+        train_emb,
+        valid_emb,
+        encoder.config.embed_dim,
+        encoder.config.head_hidden,
+        cfg,
+        device,
+        seed,
+        init_heads,
+    )
+
+
+def fit_heads(
+    train_sets: Mapping[str, CoinSet],
+    valid_sets: Mapping[str, CoinSet] | None,
+    embed_dim: int,
+    head_hidden: int,
+    cfg: TrainConfig,
+    device: torch.device | str = "auto",
+    seed: int = 0,
+    init_heads: CoinHeads | None = None,
+) -> TrainedHeads:
+    """Per-coin heads on embeddings: `train_sets` maps symbol -> (E [n, D] float32, y [n] bps).
+
+    All coins train in one loop, their heads stacked in one `CoinHeads` (on a GPU a batch of 8-16 coins is
+    one set of kernels per step); each coin's head sees only its own rows, early stopping watches the
+    summed validation loss.
     """
     device = pick_device(device) if isinstance(device, str) else device
     symbols = tuple(train_sets)
     if not symbols:
-        raise ValueError("train_heads needs at least one coin's training windows")
-    encoder = encoder.to(device).eval()
-    X, y, coin = _stack(train_sets, symbols, "training")
-    with _threads(cfg):
+        raise ValueError("fit_heads needs at least one coin's training embeddings")
+    E, y, coin = _stack(train_sets, symbols, "training", ndim=2)
+    if E.shape[1] != embed_dim:
+        raise ValueError(f"embeddings have {E.shape[1]} dimensions, the heads expect {embed_dim}")
+    with torch_threads(cfg):
         seed_everything(seed, device)
-        D, H = encoder.config.embed_dim, encoder.config.head_hidden
+        D, H = embed_dim, head_hidden
         heads = CoinHeads(len(symbols), D, H)
         if init_heads is not None:
             if (init_heads.n_coins, init_heads.embed_dim, init_heads.head_hidden) != (len(symbols), D, H):
@@ -349,12 +394,12 @@ def train_heads(
         heads = heads.to(device)
         with torch.no_grad():
             heads.target_scale.copy_(_target_scale(train_sets, symbols).to(device))
-        E = torch.from_numpy(embed(encoder, X.numpy(), device, cfg.eval_batch_size)).to(device)  # [N, D]
-        y, coin = y.to(device), coin.to(device)
+        E, y, coin = E.to(device), y.to(device), coin.to(device)
         if valid_sets and any(len(v[1]) for v in valid_sets.values()):
-            Xv, yv, cv = _stack({s: v for s, v in valid_sets.items() if len(v[1])}, symbols, "validation")
-            Ev = torch.from_numpy(embed(encoder, Xv.numpy(), device, cfg.eval_batch_size)).to(device)
-            yv, cv = yv.to(device), cv.to(device)
+            Ev, yv, cv = _stack(
+                {s: v for s, v in valid_sets.items() if len(v[1])}, symbols, "validation", ndim=2
+            )
+            Ev, yv, cv = Ev.to(device), yv.to(device), cv.to(device)
         else:
             Ev, yv, cv = E, y, coin
 

@@ -50,7 +50,11 @@ def test_engine_saves_one_verified_bundle_per_coin(first_run: tuple[Path, Engine
     for symbol in result.trained:
         folder = root / "archive/models" / symbol / MODEL_ID
         assert sorted(p.name for p in folder.iterdir()) == [
-            "config.json", "costs.json", "metrics.json", "model.bin", "sha256.txt",
+            "config.json",
+            "costs.json",
+            "metrics.json",
+            "model.bin",
+            "sha256.txt",
         ]
         check = subprocess.run(["sha256sum", "-c", "sha256.txt"], cwd=folder, capture_output=True, text=True)
         assert check.returncode == 0, check.stdout + check.stderr
@@ -64,6 +68,17 @@ def test_engine_saves_one_verified_bundle_per_coin(first_run: tuple[Path, Engine
         encoder = read(root / f"archive/encoders/{MODEL_ID}/encoder.json")
         assert metrics["oos"]["first_bar"] >= encoder["cutoff_ms"]
         assert b"pickle" not in (folder / "model.bin").read_bytes()[:4096]
+
+
+def test_neural_heads_of_one_batch_are_trained_together(first_run: tuple[Path, EngineRunResult]) -> None:
+    root, result = first_run
+    states = {
+        s: read(root / "archive/models" / s / MODEL_ID / "config.json")["engines"]["neural"]
+        for s in result.trained
+    }
+    # max_concurrent 2 on 3 coins: batches [BTCUSDT, ETHUSDT] and [SOLUSDT], one task each
+    assert [states[s]["heads_batch_coins"] for s in ("BTCUSDT", "ETHUSDT", "SOLUSDT")] == [2, 2, 1]
+    assert all(state["device"] == "cpu" and state["shared_encoder"] for state in states.values())
 
 
 def test_engine_writes_report_summary_status_roster_and_database_rows(
@@ -81,9 +96,9 @@ def test_engine_writes_report_summary_status_roster_and_database_rows(
     status = read(root / "archive/engine_status.json")
     assert status["finished"] is True and status["phase"] == "finished"
     roster = read(root / "archive/champion/champion.json")
-    assert [e["symbol"] for e in roster["champions"]] == sorted(result.promoted) or len(roster["champions"]) == len(
-        result.promoted
-    )
+    assert [e["symbol"] for e in roster["champions"]] == sorted(result.promoted) or len(
+        roster["champions"]
+    ) == len(result.promoted)
     log_text = (root / "logs/engine.log").read_text(encoding="utf-8")
     assert "Engine starting" in log_text and "Training BTCUSDT (30 days)..." in log_text
     assert "✅ Model saved. Net PnL" in log_text and "Engine finished. 3 models saved" in log_text
@@ -110,11 +125,15 @@ def test_same_as_of_again_resumes_then_force_replaces_without_duplicates(
         assert conn.execute(sa.text("SELECT count(*) FROM runs")).scalar() == 1
     # Training is seeded: the forced re-run rebuilt byte-identical models on this CPU.
     for symbol in first.trained:
-        assert (root / "archive/models" / symbol / MODEL_ID / "model.bin").read_bytes() == before[symbol], symbol
+        assert (root / "archive/models" / symbol / MODEL_ID / "model.bin").read_bytes() == before[symbol], (
+            symbol
+        )
 
 
 def test_low_volume_coin_is_skipped_with_the_seeds_words(tmp_path: Path) -> None:
-    result = run_engine(None, AS_OF, overrides=overrides(tmp_path, **{"general.symbols": ["SOLUSDT", "RAREUSDT"]}))
+    result = run_engine(
+        None, AS_OF, overrides=overrides(tmp_path, **{"general.symbols": ["SOLUSDT", "RAREUSDT"]})
+    )
     assert result.trained == ["SOLUSDT"]
     assert result.skipped == {"RAREUSDT": "Low volume. Skipped."}
     assert "⚠️ RAREUSDT: Low volume. Skipped." in (tmp_path / "logs/engine.log").read_text(encoding="utf-8")
@@ -122,7 +141,9 @@ def test_low_volume_coin_is_skipped_with_the_seeds_words(tmp_path: Path) -> None
 
 def test_unknown_symbol_is_a_clear_error_naming_it(tmp_path: Path) -> None:
     with pytest.raises(UnknownSymbolError, match="NOPECOINUSDT"):
-        run_engine(None, AS_OF, overrides=overrides(tmp_path, **{"general.symbols": ["BTCUSDT", "NOPECOINUSDT"]}))
+        run_engine(
+            None, AS_OF, overrides=overrides(tmp_path, **{"general.symbols": ["BTCUSDT", "NOPECOINUSDT"]})
+        )
     assert read(tmp_path / "archive/engine_status.json")["phase"] == "failed"
 
 

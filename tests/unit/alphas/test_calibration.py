@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from huracan_core.alphas import RULE_ENGINES, apply_calibration, calibrate_sides, forward_move_bps
+from huracan_core.alphas.calibration import net_edge_bps
 from tests.stubs.alpha_frames import add_features, candles_from_closes
 
 
@@ -23,6 +24,25 @@ def test_forward_move_enters_at_next_open_and_exits_horizon_bars_later() -> None
 def test_forward_move_needs_an_open_column() -> None:
     with pytest.raises(ValueError, match="'open'"):
         forward_move_bps(pl.DataFrame({"close": [1.0, 2.0]}), 1)
+
+
+def test_net_edge_label_pays_the_entry_and_exit_bars_costs_and_keeps_the_side() -> None:
+    frame = pl.DataFrame(
+        {
+            "open": [100.0, 100.0, 101.0, 99.0, 98.0, 100.0],
+            "cost_bps": [1000.0, 10.0, 1000.0, 15.0, 20.0, 5.0],  # the decision bar's own cost is not paid
+        }
+    )
+    label = net_edge_bps(frame, 2).to_list()
+    assert label[0] == pytest.approx(-(100.0 - 10.0 - 15.0))  # -100 bps from bar 1 to 3: a short's net edge
+    assert label[1] == 0.0  # -297 bps move, but 1000 + 20 bps of fills: neither side pays its costs
+    assert label[2] == pytest.approx((100.0 / 99.0 - 1) * 1e4 - 15.0 - 5.0)  # long, fills at bars 3 and 5
+    assert label[3:] == [None, None, None]
+
+
+def test_net_edge_label_needs_the_cost_column() -> None:
+    with pytest.raises(ValueError, match="cost_bps"):
+        net_edge_bps(pl.DataFrame({"open": [1.0, 2.0, 3.0]}), 1)
 
 
 def test_side_statistics_are_mean_price_moves_with_hit_rates_and_counts() -> None:

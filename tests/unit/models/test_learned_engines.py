@@ -11,6 +11,8 @@ import torch
 from huracan_core.alphas.base import SIGNAL_SCHEMA, InMemoryWeightStore
 from huracan_core.alphas.learned import NeuralEngine, XGBoostEngine
 from huracan_core.alphas.registry import fit_engine_fenced, run_engine_fenced
+from huracan_core.config import CostsConfig
+from huracan_core.costs import bar_costs
 from huracan_core.features import build_features
 from huracan_core.models.encoder import EncoderConfig, SharedEncoder
 from tests.stubs.model_data import random_walk_candles
@@ -21,7 +23,9 @@ SMALL_XGB = {"n_rounds": 40.0, "min_valid_rows": 30.0}
 
 @pytest.fixture(scope="module")
 def frame():
-    return build_features(random_walk_candles(1300, seed=2), symbol="SOLUSDT")
+    candles = random_walk_candles(1300, seed=2)
+    costs = bar_costs(candles, "SOLUSDT", CostsConfig())
+    return build_features(candles, symbol="SOLUSDT").with_columns(costs["cost_bps"])
 
 
 @pytest.fixture(scope="module", params=["xgboost", "neural"])
@@ -103,3 +107,21 @@ def test_xgboost_uses_embeddings_of_a_given_encoder_and_stores_it(frame):
     # signal needs nothing but the state and the store: a fresh engine sharing the store reproduces it
     fresh = XGBoostEngine(weight_store=engine.weight_store, **SMALL_XGB)
     assert run_engine_fenced(fresh, frame, state).equals(engine.signal(frame, state))
+
+
+def test_edge_is_the_predicted_net_edge_plus_the_round_trip_decide_charges(fitted, frame):
+    engine, state = fitted
+    out = engine.signal(frame, state)
+    on = out["direction"].to_numpy() != 0
+    round_trip = 2.0 * frame["cost_bps"].to_numpy()
+    net = out["edge_bps"].to_numpy() - out["direction"].to_numpy() * round_trip
+    # what decide() will keep after costs is the model's own net prediction: same side, beyond the floor
+    assert (np.sign(net[on]) == out["direction"].to_numpy()[on]).all()
+    assert (np.abs(net[on]) > engine.params["noise_floor_bps"]).all()
+    assert (np.abs(out["edge_bps"].to_numpy()[on]) > round_trip[on]).all()
+
+
+def test_no_cost_column_means_no_training_and_no_opinion(fitted, frame):
+    engine, state = fitted
+    assert "cost_bps" in engine.fit(frame.drop("cost_bps"))["reason"]
+    assert (engine.signal(frame.drop("cost_bps"), state)["direction"] == 0).all()
