@@ -91,10 +91,12 @@ def backtest_command(
         build_research_frame,
         evaluate_walk_forward,
     )
+    from huracan_core.features.cross_section import cross_sectional_ranks
 
     cfg = config_from(config, source=source, lake=lake, symbols=symbols, timeframe=timeframe)
     names, candles, skipped = _load(cfg, days, end)
     refs = {s: candles[s] for s in REFERENCE_CLOSES if s in candles}
+    ranks = cross_sectional_ranks({s: candles[s] for s in names if s in candles})  # null below 5 coins
     out.mkdir(parents=True, exist_ok=True)
     table = Table(title=f"Out-of-sample backtest after costs ({cfg.general.timeframe})")
     for column in ("symbol", "net %", "gross %", "sharpe", "max DD %", "trades", "hit %", "costs bps"):
@@ -104,7 +106,10 @@ def backtest_command(
         if symbol not in candles:
             err_console.print(f"⚠️ {symbol}: {skipped.get(symbol, 'no candles')}")
             continue
-        rf = build_research_frame(candles[symbol], symbol, cfg.general.timeframe, refs=refs, cost_config=cfg.costs)
+        rf = build_research_frame(
+            candles[symbol], symbol, cfg.general.timeframe, refs=refs, cost_config=cfg.costs,
+            extra_columns=ranks[symbol],
+        )
         ev = evaluate_walk_forward(
             rf, all_engines(), decision=DecisionSettings.from_config(cfg), settings=WalkForwardSettings(n_folds=folds)
         )

@@ -145,20 +145,29 @@ def candles_step(
     return verdicts
 
 
-def research_frames(config: HuracanConfig, symbols: Sequence[str], as_of: datetime) -> dict[str, Any]:
-    """Research frames of `symbols` (with BTC/ETH as references) from what the candle step stored."""
+def research_frames(
+    config: HuracanConfig, symbols: Sequence[str], as_of: datetime, universe: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Research frames of `symbols` (with BTC/ETH as references) from what the candle step stored.
+
+    `universe` (the run's usable coins) adds each coin's cross-sectional rank among them; a batch
+    alone would rank its few coins only.
+    """
     from huracan_core.costs import fees_from_config
     from huracan_core.engine.candles_step import prepare_candles
     from huracan_core.evaluation.research import build_research_frame
+    from huracan_core.features.cross_section import cross_sectional_ranks
     from huracan_core.market import open_source
 
     source = None if config.data.source == "ccxt" else open_source(config)
-    wanted = list(dict.fromkeys([*symbols, *REFERENCE_SYMBOLS]))
+    wanted = list(dict.fromkeys([*symbols, *universe, *REFERENCE_SYMBOLS]))
     if source is not None:
         available = set(source.list_symbols(config.general.timeframe))
         wanted = [s for s in wanted if s in symbols or s in available]
     outcome = prepare_candles(config, wanted, _window(config, as_of), source=source, fill=False)
     refs = {r: outcome.candles[r] for r in REFERENCE_SYMBOLS if r in outcome.candles}
+    ranked = [s for s in dict.fromkeys([*symbols, *universe]) if s in outcome.candles]
+    ranks = cross_sectional_ranks({s: outcome.candles[s] for s in ranked})
     fees = fees_from_config(config.costs)
     frames = {}
     for symbol in symbols:
@@ -170,8 +179,21 @@ def research_frames(config: HuracanConfig, symbols: Sequence[str], as_of: dateti
                 refs=refs,
                 cost_config=config.costs,
                 fees=fees,
+                extra_columns=ranks[symbol],
             )
     return frames
+
+
+def run_universe(storage: Storage, run_id: str, fallback: Sequence[str]) -> list[str]:
+    """The run's usable coins as the candle step recorded them (`fallback` when it has not run).
+
+    References (BTC, ETH) that the universe did not select are context, not members: they are not ranked.
+    """
+    key = _run_key(run_id, "candles")
+    if not storage.exists(key):
+        return list(fallback)
+    verdicts = storage.read_json(key)
+    return list(verdicts.get("ok", []))
 
 
 def encoder_step(
@@ -196,7 +218,7 @@ def encoder_step(
     symbols = list(candles["ok"])
     if not symbols:
         return {"encoder_key": None, "reason": "no usable coin"}
-    frames = research_frames(config, symbols, moment)
+    frames = research_frames(config, symbols, moment, universe=symbols)
     cutoff = encoder_cutoff_ms(plan["window"]["start_ms"], plan["window"]["end_ms"])
     init = None
     previous = latest_encoder_before(storage, plan["run_id"])
@@ -263,7 +285,7 @@ def train_batch(
         "timeframe": window.timeframe,
         "source": config.data.source,
     }
-    frames = research_frames(config, batch, moment)
+    frames = research_frames(config, batch, moment, universe=run_universe(storage, model_id, batch))
     heads: dict[str, Any] = {}
     if encoder is not None and frames:
         device = str(pick_device(config.engine.device))

@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 import torch
 
-# Columns of a feature frame that are not model inputs (candles, flags, labels, helper references).
+# Columns of a feature frame that are not model inputs (candles, flags, labels, costs, helper references).
 NON_FEATURE_COLUMNS: frozenset[str] = frozenset(
     {
         "timestamp",
@@ -28,6 +28,7 @@ NON_FEATURE_COLUMNS: frozenset[str] = frozenset(
         "eth_close",
         "funding_rate",
         "forward_move_bps",
+        "cost_bps",
     }
 )
 CLIP_SIGMAS = 8.0  # normalised values are clipped to +-8 std: one wild bar must not dominate a minibatch

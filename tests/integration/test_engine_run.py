@@ -165,3 +165,16 @@ def test_unreachable_exchange_fails_clearly_and_never_switches_to_synthetic(
     assert not (tmp_path / "archive/summaries/daily/2026-01-15.json").exists()
     status = read(tmp_path / "archive/engine_status.json")
     assert status["phase"] == "failed" and "binance" in status["last_error"]
+
+
+def test_each_coin_is_ranked_within_the_runs_universe_not_its_batch(tmp_path: Path) -> None:
+    from huracan_core.config import load_config
+    from huracan_core.engine.nightly import research_frames
+
+    universe = ["ADAUSDT", "BNBUSDT", "BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]
+    config = load_config(None, overrides=overrides(tmp_path, **{"general.symbols": universe}))
+    ranked = research_frames(config, ["SOLUSDT"], AS_OF, universe=universe)["SOLUSDT"].frame["xs_rank_ret_16"]
+    assert ranked.drop_nulls().len() > 0.9 * ranked.len()
+    assert -1.0 <= ranked.min() < 0.0 < ranked.max() <= 1.0  # type: ignore[operator]
+    alone = research_frames(config, ["SOLUSDT"], AS_OF)["SOLUSDT"].frame["xs_rank_ret_16"]
+    assert alone.is_null().all()  # one coin has no rank: the cross_sectional engine abstains
