@@ -6,17 +6,20 @@ or a random walk when they are absent. Coin 0 is BTCUSDT and coin 1 ETHUSDT, the
 Fairness: same recipe and formulas in both (finite EMAs via ewm, flat-window guards); the values are compared
 on a sample of coins (to 1e-6) before any timing is reported. `build_features_many` may use every core;
 one call per coin is single-threaded, like pandas. Timings alternate and keep the best of `repeats`.
-Also: newest-bar incremental latency (`build_latest` on warmup_bars() bars + reference tails).
+Also: newest-bar incremental latency (`build_latest` on warmup_bars() bars + reference tails), and where the
+time of the one-call-per-coin run goes, stage by stage (CPU time of the thread, `--no-stages` to skip).
 Run: .venv/bin/python benchmarks/bench_features.py [--coins 20 --days 180 --calls 200 --repeats 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +31,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # huracan_core whe
 
 from pandas_features import pandas_features
 
-from huracan_core.features import DEFAULT_RECIPE, build_features, build_features_many, build_latest
+from huracan_core.features import (
+    DEFAULT_RECIPE,
+    FeatureRecipe,
+    build_features,
+    build_features_many,
+    build_latest,
+)
+from huracan_core.features import builder as feature_builder
+from huracan_core.features import cross_coin as cross_kernels
+from huracan_core.features import indicators as feature_kernels
 
 BARS_PER_DAY_5M = 288
 STEP_MS = 300_000
@@ -96,7 +108,71 @@ def _best_of(fn, repeats: int) -> tuple[float, list[float]]:
     return min(times), times
 
 
-def run(coins: int = 20, days: int = 180, calls: int = 200, repeats: int = 5) -> dict[str, Any]:
+# Stages of the breakdown: functions the builder looks up on their module at each call, so replacing the
+# module attribute times every call (kernels calling each other inside compiled code are not affected).
+_STAGES = (
+    ("input checks", feature_builder, "validate_candles"),
+    ("rolling std", feature_kernels, "rolling_std"),
+    ("one-bar blocks", feature_kernels, "one_bar_blocks"),
+    ("finite EMAs", feature_kernels, "finite_emas"),
+    ("coin features", feature_kernels, "coin_features"),
+    ("reference join", cross_kernels, "align"),
+    ("cross features", cross_kernels, "cross_features"),
+    ("cross features", cross_kernels, "cross_features_gapless"),
+    ("NaN counts", feature_kernels, "late_nans"),
+    ("warm-up fill", feature_kernels, "fill_warmup"),
+    ("frame assembly", feature_builder, "_to_frame"),
+    ("validity bitmaps", feature_kernels, "validity"),
+)
+
+
+def stage_breakdown(
+    market: dict[str, pl.DataFrame], recipe: FeatureRecipe, refs: dict[str, pl.DataFrame], repeats: int
+) -> dict[str, float]:
+    """CPU milliseconds of this thread per stage of the one-call-per-coin run, each stage without the stages
+    it calls ("other": numpy glue, polars calls and Python around them), from the fastest of `repeats` runs.
+    Run after the timed comparison, with every kernel already compiled."""
+    spent: dict[str, float] = {}
+    inside: list[float] = []  # per open stage: CPU time of the stages it called
+
+    def timed(label: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            inside.append(0.0)
+            started = time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                elapsed = time.thread_time() - started
+                nested = inside.pop()
+                spent[label] = spent.get(label, 0.0) + elapsed - nested
+                if inside:
+                    inside[-1] += elapsed
+
+        return wrapper
+
+    originals = [(module, name, getattr(module, name)) for _, module, name in _STAGES]
+    best: dict[str, float] = {}
+    try:
+        for label, module, name in _STAGES:
+            setattr(module, name, timed(label, getattr(module, name)))
+        for _ in range(repeats):
+            spent.clear()
+            started = time.thread_time()
+            for s, c in market.items():
+                build_features(c, recipe, refs, symbol=s)
+            total = time.thread_time() - started
+            if not best or total < best["total"]:
+                best = {**spent, "other": total - sum(spent.values()), "total": total}
+    finally:
+        for module, name, fn in originals:
+            setattr(module, name, fn)
+    return {label: seconds * 1000 for label, seconds in best.items()}
+
+
+def run(
+    coins: int = 20, days: int = 180, calls: int = 200, repeats: int = 5, stages: bool = True
+) -> dict[str, Any]:
     """Measure and return the figures (seconds / milliseconds) as a plain dict; also prints them."""
     recipe = DEFAULT_RECIPE
     n_bars = days * BARS_PER_DAY_5M
@@ -163,6 +239,14 @@ def run(coins: int = 20, days: int = 180, calls: int = 200, repeats: int = 5) ->
             f"incremental ({label}, {recipe.warmup_bars()} bars): median {latency[label]['median_ms']:.2f} ms, "
             f"p99 {latency[label]['p99_ms']:.2f} ms over {calls} calls (target < 2 ms)"
         )
+    stage_ms: dict[str, float] = {}
+    if stages:
+        stage_ms = stage_breakdown(market, recipe, refs, min(repeats, 3))
+        parts = sorted((item for item in stage_ms.items() if item[0] != "total"), key=lambda item: -item[1])
+        print(
+            f"stages, one call per coin (CPU ms of the thread, total {stage_ms['total']:.1f}): "
+            + ", ".join(f"{label} {ms:.1f}" for label, ms in parts)
+        )
     return {
         "cores": os.cpu_count(),
         "load_average": os.getloadavg(),
@@ -177,6 +261,7 @@ def run(coins: int = 20, days: int = 180, calls: int = 200, repeats: int = 5) ->
         "max_value_difference": worst,
         "incremental": latency,
         "warmup_bars": recipe.warmup_bars(),
+        "stages_ms": stage_ms,
     }
 
 
@@ -186,9 +271,10 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=180)
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-stages", action="store_true", help="skip the per-stage breakdown")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args()
-    figures = run(args.coins, args.days, args.calls, args.repeats)
+    figures = run(args.coins, args.days, args.calls, args.repeats, stages=not args.no_stages)
     if args.json:
         print(json.dumps(figures, indent=2))
 

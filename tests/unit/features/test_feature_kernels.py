@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from huracan_core.features import DEFAULT_RECIPE, build_features, build_latest
+from huracan_core.features import DEFAULT_RECIPE, build_features, build_latest, cross_coin
 from huracan_core.features import indicators as ind
 from tests.stubs.feature_compare import assert_rows_equal
 from tests.stubs.random_candles import random_candles
@@ -145,5 +145,5 @@ def test_rolling_std_matches_two_passes_and_is_exactly_zero_on_an_unchanged_wind
 def test_a_reference_with_gaps_is_joined_on_timestamp() -> None:
     ts = random_candles(6, seed=1)["timestamp"].to_numpy()
     out = np.empty(6)
-    ind.align(ts, ts[[0, 2, 3, 5]], np.array([1.0, 3.0, 4.0, 6.0]), out)
+    cross_coin.align(ts, ts[[0, 2, 3, 5]], np.array([1.0, 3.0, 4.0, 6.0]), out)
     np.testing.assert_array_equal(out, [1.0, np.nan, 3.0, 4.0, np.nan, 6.0])
