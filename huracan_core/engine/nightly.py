@@ -54,15 +54,18 @@ def _window(config: HuracanConfig, as_of: datetime) -> Any:
 
 
 def batch_size(config: HuracanConfig, n_symbols: int) -> int:
-    """Coins per batch: engine.coins_per_batch (8-16 per GPU); on a CPU, no larger than needed to give
-    every worker process a batch, so 2 cores train 2 batches at once instead of one big one."""
+    """Coins per batch: engine.coins_per_batch (8-16 per GPU). On a CPU, batches are at most that big and
+    their number a multiple of the worker processes, all of about the same size, so no core idles while the
+    last batch runs (20 coins on 2 cores with 8 per batch: 4 batches of 5, not 8 + 8 + 4)."""
     import os
 
     k = config.engine.coins_per_batch
     if config.engine.device == "cuda" or n_symbols == 0:
         return k
     workers = max(1, min(config.engine.max_concurrent, os.cpu_count() or 1))
-    return max(1, min(k, -(-n_symbols // workers)))
+    batches = -(-n_symbols // k)  # fewest batches the cap allows
+    batches = -(-batches // workers) * workers
+    return max(1, -(-n_symbols // batches))
 
 
 def _worker_logging(config: HuracanConfig) -> None:
@@ -289,7 +292,7 @@ def train_batch(
     heads: dict[str, Any] = {}
     if encoder is not None and frames:
         device = str(pick_device(config.engine.device))
-        log.info("Training the neural heads of %d coins together (%s)...", len(frames), device)
+        log.info("Training the neural heads of %d coin(s) together (%s)...", len(frames), device)
         try:
             heads = train_batch_heads(
                 frames,

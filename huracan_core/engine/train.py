@@ -247,7 +247,7 @@ def train_batch_heads(
                 batch_coins=len(trained.symbols),
                 device=str(device),
             )
-        log.info("Fold %d: neural heads of %d coins trained together (%s).", k + 1, len(ready), device)
+        log.info("Fold %d: neural heads of %d coin(s) trained together (%s).", k + 1, len(ready), device)
     return out
 
 

@@ -380,3 +380,19 @@ def test_settings_come_from_the_engine_section_with_minutes_as_seconds() -> None
     assert cfg.timeout_s == 120.0
     assert cfg.retries == 1
     assert cfg.task_timeout(8) == 960.0  # a batch of 8 coins gets 8 times the per-coin limit
+
+
+def test_cpu_batches_are_even_and_a_multiple_of_the_workers() -> None:
+    from unittest import mock
+
+    from huracan_core.config import load_config
+    from huracan_core.engine.nightly import batch_size
+
+    config = load_config(None, overrides={"engine.coins_per_batch": 8, "engine.max_concurrent": 2})
+    with mock.patch("os.cpu_count", return_value=2):
+        assert batch_size(config, 20) == 5  # 4 batches of 5: both cores busy to the end (not 8 + 8 + 4)
+        assert batch_size(config, 3) == 2  # [2, 1]
+        assert batch_size(config, 40) == 7  # 6 batches: 7 x 5 + 5, never above coins_per_batch
+        assert batch_size(config, 1) == 1
+    gpu = load_config(None, overrides={"engine.coins_per_batch": 12, "engine.device": "cuda"})
+    assert batch_size(gpu, 20) == 12  # on a GPU one task trains a full batch of heads
