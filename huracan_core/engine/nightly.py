@@ -80,6 +80,23 @@ def _worker_logging(config: HuracanConfig) -> None:
     setup_logging(config.general.log_dir, name="engine")
 
 
+def _share_of_cores(config: HuracanConfig) -> None:
+    """Torch threads for one batch task: its share of the cores when several tasks run at once.
+
+    Our scheduler starts workers with OMP_NUM_THREADS already set (`worker_threads`); a host that does not
+    (an Airflow worker running mapped tasks side by side) would otherwise give every task all the cores,
+    and OpenMP's spinning threads made two such tasks 2-3x slower each.
+    """
+    import os
+
+    if "OMP_NUM_THREADS" in os.environ:
+        return
+    import torch
+
+    cores = os.cpu_count() or 1
+    torch.set_num_threads(max(1, cores // max(1, min(config.engine.max_concurrent, cores))))
+
+
 def _run_key(run_id: str, name: str) -> str:
     return f"{paths.engine_run_dir(run_id)}/{name}.json"
 
@@ -274,6 +291,7 @@ def train_batch(
 
     config = load_step_config(config_path, overrides)
     _worker_logging(config)
+    _share_of_cores(config)
     moment = parse_as_of(as_of)
     storage = Storage(config.general.archive)
     model_id = run_id_for(moment)

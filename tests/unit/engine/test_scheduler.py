@@ -396,3 +396,19 @@ def test_cpu_batches_are_even_and_a_multiple_of_the_workers() -> None:
         assert batch_size(config, 1) == 1
     gpu = load_config(None, overrides={"engine.coins_per_batch": 12, "engine.device": "cuda"})
     assert batch_size(gpu, 20) == 12  # on a GPU one task trains a full batch of heads
+
+
+@needs_two_cores
+def test_each_worker_gets_its_share_of_the_cores_and_the_callers_environment_is_restored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "1")  # set by the user: left as it is
+    cores = os.cpu_count() or 1
+    for mode, workers in (("hybrid", 2), ("sequential", 1)):
+        report = run_schedule(SYMBOLS[:2], work.thread_settings, config=fast(mode), as_of=AS_OF, ledger=None)
+        seen = report.symbols["AAAUSDT"].result
+        assert seen is not None
+        assert seen["OMP_NUM_THREADS"] == seen["POLARS_MAX_THREADS"] == str(max(1, cores // workers))
+        assert seen["NUMBA_NUM_THREADS"] == "1"
+    assert "OMP_NUM_THREADS" not in os.environ
