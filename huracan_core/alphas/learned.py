@@ -242,7 +242,9 @@ class _LearnedMoveEngine(LearnedEngine):
             )
             return state
         err = pred[scored] - y[scored]
-        corr = np.corrcoef(pred[scored], y[scored])[0, 1] if pred[scored].std() > 0 else 0.0
+        # Net labels can all be 0 (costs above every move): no correlation to measure, not a NaN warning.
+        both_vary = pred[scored].std() > 0 and y[scored].std() > 0
+        corr = np.corrcoef(pred[scored], y[scored])[0, 1] if both_vary else 0.0
         key = f"{self.name}/{state['window'].get('first_timestamp', 0)}-{state['window'].get('last_timestamp', 0)}"
         state.update(
             {
