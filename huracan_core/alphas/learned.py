@@ -535,8 +535,9 @@ class XGBoostEngine(_LearnedMoveEngine):
         self, frame: pl.DataFrame, normaliser: Normaliser, encoder: SharedEncoder | None, window: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """-> ([n, k] inputs, [n] bool scoreable)."""
-        z = normaliser.apply(feature_matrix(frame, normaliser.columns))  # [n, F]
-        ok = usable_rows(frame, normaliser.columns)
+        raw = feature_matrix(frame, normaliser.columns)
+        z = normaliser.apply(raw)  # [n, F]
+        ok = usable_rows(frame, normaliser.columns, raw)
         if encoder is None:
             return xgb_inputs(np.nan_to_num(z)), ok
         rows, embedded = frame_embeddings(encoder, frame, normaliser, window, "cpu")

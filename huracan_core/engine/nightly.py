@@ -57,12 +57,11 @@ def batch_size(config: HuracanConfig, n_symbols: int) -> int:
     """Coins per batch: engine.coins_per_batch (8-16 per GPU). On a CPU, batches are at most that big and
     their number a multiple of the worker processes, all of about the same size, so no core idles while the
     last batch runs (20 coins on 2 cores with 8 per batch: 4 batches of 5, not 8 + 8 + 4)."""
-    import os
 
     k = config.engine.coins_per_batch
     if config.engine.device == "cuda" or n_symbols == 0:
         return k
-    workers = max(1, min(config.engine.max_concurrent, os.cpu_count() or 1))
+    workers = _workers(config)
     batches = -(-n_symbols // k)  # fewest batches the cap allows
     batches = -(-batches // workers) * workers
     return max(1, -(-n_symbols // batches))
@@ -93,8 +92,16 @@ def _share_of_cores(config: HuracanConfig) -> None:
         return
     import torch
 
-    cores = os.cpu_count() or 1
-    torch.set_num_threads(max(1, cores // max(1, min(config.engine.max_concurrent, cores))))
+    from huracan_core.engine.worker_process import share_of_cores
+
+    torch.set_num_threads(share_of_cores(_workers(config)))
+
+
+def _workers(config: HuracanConfig) -> int:
+    """Batch tasks that run at once on this machine: engine.max_concurrent, capped at the core count."""
+    import os
+
+    return max(1, min(config.engine.max_concurrent, os.cpu_count() or 1))
 
 
 def _run_key(run_id: str, name: str) -> str:

@@ -30,7 +30,14 @@ from huracan_core.engine.schedule_report import (
     TaskRecord,
     max_overlap,
 )
-from huracan_core.engine.worker_process import WorkFn, exit_reason, stop_worker, worker_main, worker_threads
+from huracan_core.engine.worker_process import (
+    WorkFn,
+    exit_reason,
+    share_of_cores,
+    stop_worker,
+    worker_main,
+    worker_threads,
+)
 from huracan_core.exceptions import ConfigError, HuracanError
 
 if TYPE_CHECKING:  # resume imports the archive (fsspec, polars); the scheduler itself stays light
@@ -247,7 +254,7 @@ class _Run:
                 name=f"huracan-task-{task.task_id}",
             )
             try:
-                with worker_threads((os.cpu_count() or 1) // self.limit):
+                with worker_threads(share_of_cores(self.limit)):
                     process.start()
             finally:
                 writer.close()  # the worker holds the only writer: EOF tells us it is gone

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -176,6 +176,15 @@ def walk_forward_settings(config: HuracanConfig) -> WalkForwardSettings:
     )
 
 
+class _FoldSet(NamedTuple):
+    """One coin's embedded training and validation set of one fold."""
+
+    key: tuple[int, int, int]  # window_key of the fold's training frame
+    normaliser_mean: np.ndarray
+    fit: tuple[np.ndarray, np.ndarray]  # (embeddings [n, D], net-edge labels [n])
+    valid: tuple[np.ndarray, np.ndarray]
+
+
 def train_batch_heads(
     frames: Mapping[str, ResearchFrame],
     config: HuracanConfig,
@@ -200,7 +209,7 @@ def train_batch_heads(
     window = encoder.config.window
     enc = (encoder if str(device) == "cpu" else copy.deepcopy(encoder).to(device)).eval()
     cfg = TrainConfig(encoder=encoder.config, threads=int(neural.params["nthread"]))
-    folds: dict[int, dict[str, tuple[tuple[int, int, int], np.ndarray, Any, Any]]] = {}
+    folds: dict[int, dict[str, _FoldSet]] = {}
     for symbol, rf in frames.items():
         try:
             splits = walk_forward_plan(rf, engines, settings, cutoff_ms)
@@ -217,19 +226,21 @@ def train_batch_heads(
             with torch_threads(cfg):
                 ends, emb = frame_embeddings(enc, train, prepared.normaliser, window, device)
             labelled = np.isfinite(prepared.y[ends])
-            sets = [
+            fit, valid = (
                 (emb[pick], prepared.y[ends[pick]].astype(np.float32))
                 for pick in (labelled & rows[ends] for rows in (prepared.fit_rows, prepared.valid_rows))
-            ]
-            folds.setdefault(k, {})[symbol] = (window_key(train), prepared.normaliser.mean, *sets)
+            )
+            folds.setdefault(k, {})[symbol] = _FoldSet(
+                window_key(train), prepared.normaliser.mean, fit, valid
+            )
     out: dict[str, dict[tuple[int, int, int], PretrainedHead]] = {s: {} for s in frames}
     for k, coins in sorted(folds.items()):
-        ready = {s: c for s, c in coins.items() if len(c[2][1])}
+        ready = {s: c for s, c in coins.items() if len(c.fit[1])}
         if not ready:
             continue
         trained = fit_heads(
-            {s: c[2] for s, c in ready.items()},
-            {s: c[3] for s, c in ready.items()},
+            {s: c.fit for s, c in ready.items()},
+            {s: c.valid for s, c in ready.items()},
             encoder.config.embed_dim,
             encoder.config.head_hidden,
             cfg,
@@ -237,11 +248,10 @@ def train_batch_heads(
             seed,
         )
         for i, symbol in enumerate(trained.symbols):
-            key, mean = ready[symbol][0], ready[symbol][1]
             head = trained.heads.subset([i])
-            out[symbol][key] = PretrainedHead(
+            out[symbol][ready[symbol].key] = PretrainedHead(
                 tensors={f"heads.{n}": v.detach().cpu().numpy() for n, v in head.state_dict().items()},
-                normaliser_mean=mean,
+                normaliser_mean=ready[symbol].normaliser_mean,
                 best_epoch=trained.best_epoch,
                 epochs_run=len(trained.history),
                 batch_coins=len(trained.symbols),

@@ -36,6 +36,11 @@ THREAD_VARIABLES = (
 )
 
 
+def share_of_cores(workers: int) -> int:
+    """Threads per pool for one of `workers` processes running at once on this machine (at least 1)."""
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
 @contextlib.contextmanager
 def worker_threads(threads: int) -> Iterator[None]:
     """Start workers inside this block with `threads` threads per pool (their share of the cores).

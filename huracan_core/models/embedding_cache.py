@@ -20,7 +20,13 @@ import torch
 
 from huracan_core.models.encoder import SharedEncoder
 from huracan_core.models.train import embed
-from huracan_core.models.windows import Normaliser, feature_matrix, window_end_mask
+from huracan_core.models.windows import (
+    Normaliser,
+    feature_matrix,
+    usable_rows,
+    window_end_mask,
+    windows_ending_at,
+)
 
 # Kept newest-first up to this many bytes of embeddings: 180 days of 15m bars are about 1 MB per frame, so a
 # batch of 16 coins x 4 folds x (training + signal frames) fits many times over.
@@ -50,9 +56,7 @@ def frame_embeddings(
     warm-up with finite features), embedded by `embed`.
     """
     raw = feature_matrix(frame, normaliser.columns)
-    usable = np.isfinite(raw).all(axis=1)
-    if "warmup" in frame.columns:
-        usable &= ~frame["warmup"].fill_null(True).to_numpy().astype(bool)
+    usable = usable_rows(frame, normaliser.columns, raw)
     ends = np.flatnonzero(window_end_mask(usable, window)).astype(np.int64)
     z = normaliser.apply(raw)  # [n, F] float32
     digest = hashlib.blake2b(np.ascontiguousarray(z).tobytes(), digest_size=20)
@@ -63,9 +67,7 @@ def frame_embeddings(
         _cache.move_to_end(key)
         return hit
     if ends.size:
-        view = np.lib.stride_tricks.sliding_window_view(z, window, axis=0)  # [n-W+1, F, W]
-        X = np.ascontiguousarray(view[ends - window + 1].transpose(0, 2, 1), dtype=np.float32)  # [m, W, F]
-        emb = embed(encoder, X, device)
+        emb = embed(encoder, windows_ending_at(z, ends, window), device)
     else:
         emb = np.zeros((0, encoder.config.embed_dim), dtype=np.float32)
     emb.setflags(write=False)  # shared between callers

@@ -51,9 +51,13 @@ def feature_matrix(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
     return frame.select([pl.col(c).cast(pl.Float64) for c in columns]).to_numpy().astype(np.float64)
 
 
-def usable_rows(frame: pl.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """[n] bool: the bar is out of warm-up and every feature in `columns` is finite."""
-    ok = np.isfinite(feature_matrix(frame, columns)).all(axis=1)
+def usable_rows(frame: pl.DataFrame, columns: Sequence[str], values: np.ndarray | None = None) -> np.ndarray:
+    """[n] bool: the bar is out of warm-up and every feature in `columns` is finite.
+
+    `values` is `feature_matrix(frame, columns)` when the caller has it already (it is the costly part).
+    """
+    raw = feature_matrix(frame, columns) if values is None else values
+    ok = np.isfinite(raw).all(axis=1)
     if "warmup" in frame.columns:
         ok &= ~frame["warmup"].fill_null(True).to_numpy().astype(bool)
     return ok
@@ -73,14 +77,15 @@ class Normaliser:
 
         Pass only the training window (or its mask): valid and test rows must not shape the scaling.
         """
-        usable = usable_rows(frame, columns)
+        raw = feature_matrix(frame, columns)
+        usable = usable_rows(frame, columns, raw)
         if rows is not None:
             if rows.shape != usable.shape:
                 raise ValueError(f"rows mask has {rows.shape[0]} entries for {usable.shape[0]} frame rows")
             usable &= rows
         if usable.sum() < 2:
             raise ValueError(f"normaliser needs >= 2 usable training rows, got {int(usable.sum())}")
-        values = feature_matrix(frame, columns)[usable]
+        values = raw[usable]
         mean = values.mean(axis=0)
         std = values.std(axis=0)
         std = np.where(std > 1e-12, std, 1.0)  # a constant feature is centred, not blown up
@@ -150,8 +155,9 @@ def make_windows(
     ([n] float, NaN = unknown) windows whose target is not finite are dropped and y is returned.
     """
     columns = normaliser.columns
-    z = normaliser.apply(feature_matrix(frame, columns))  # [n, F]
-    ends = window_end_mask(usable_rows(frame, columns), window)
+    raw = feature_matrix(frame, columns)
+    z = normaliser.apply(raw)  # [n, F]
+    ends = window_end_mask(usable_rows(frame, columns, raw), window)
     if rows is not None:
         ends &= rows
     if targets is not None:
@@ -163,7 +169,12 @@ def make_windows(
     if idx.size == 0:
         empty = np.zeros((0, window, len(columns)), dtype=np.float32)
         return CoinWindows(empty, idx.astype(np.int64), None if targets is None else np.zeros(0, np.float32))
-    view = np.lib.stride_tricks.sliding_window_view(z, window, axis=0)  # [n-W+1, F, W]
-    X = np.ascontiguousarray(view[idx - window + 1].transpose(0, 2, 1), dtype=np.float32)  # [n, W, F]
+    X = windows_ending_at(z, idx, window)
     y = None if targets is None else targets[idx].astype(np.float32)
     return CoinWindows(X, idx.astype(np.int64), y)
+
+
+def windows_ending_at(z: np.ndarray, ends: np.ndarray, window: int) -> np.ndarray:
+    """[m, W, F] float32 windows of the normalised rows `z` [n, F] ending at the rows `ends` (each >= W-1)."""
+    view = np.lib.stride_tricks.sliding_window_view(z, window, axis=0)  # [n-W+1, F, W]
+    return np.ascontiguousarray(view[ends - window + 1].transpose(0, 2, 1), dtype=np.float32)
