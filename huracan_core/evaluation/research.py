@@ -129,6 +129,10 @@ class Evaluation:
     engine_errors: dict[str, str] = field(default_factory=dict)
     oos_start_ms: int = 0
     oos_end_ms: int = 0
+    # Per OOS bar: timestamp, combined_edge_bps, confidence, side, size, reason, target_position.
+    decisions: pl.DataFrame | None = None
+    # The gate each fold traded its test range with (fold k's gate saw only evidence known before it).
+    fold_gates: list[GateTable] = field(default_factory=list)
 
 
 def prior_gate(engines: Sequence[AlphaEngine], *, everywhere: bool = False) -> GateTable:
@@ -212,6 +216,7 @@ def evaluate_walk_forward(
     states: dict[str, dict[str, Any]] = {}
     errors: dict[str, str] = {}
     gate = prior_gate(engines)
+    fold_gates: list[GateTable] = []
 
     for split in splits:
         train = frame[split.train_index()]
@@ -238,6 +243,7 @@ def evaluate_walk_forward(
                     min_signals=settings.min_signals,
                 )
 
+        fold_gates.append(gate)
         test = np.arange(split.test.start, split.test.stop)
         fold = run_combiner(
             {name: run.signals[name][test] for name in active},
@@ -267,6 +273,13 @@ def evaluate_walk_forward(
         decision,
     )
     target = hold_until_horizon(decisions, settings.hold_bars)
+    decision_frame = pl.DataFrame(
+        {
+            "timestamp": frame["timestamp"].slice(start, stop - start),
+            "combined_edge_bps": combined_edge[start:stop],
+            "confidence": confidence[start:stop],
+        }
+    ).hstack(decisions.to_frame()).with_columns(pl.Series("target_position", target))
     weights = pl.concat(weight_frames, how="diagonal").fill_null(0.0)
     result = backtest(
         frame.slice(start, stop - start),
@@ -307,6 +320,8 @@ def evaluate_walk_forward(
         engine_errors=errors,
         oos_start_ms=int(timestamps[start]),
         oos_end_ms=int(timestamps[stop - 1]),
+        decisions=decision_frame,
+        fold_gates=fold_gates,
     )
 
 
