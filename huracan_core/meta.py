@@ -5,8 +5,10 @@ Gate: an engine is allowed in a regime only where its walk-forward OUT-OF-SAMPLE
 Combiner: per engine, EMAs of accuracy (direction right?) and of SIGNED net edge (bps) over outcomes
 as they arrive; raw weight = clip(f, w_min, w_max) with f = (edge_ema / edge_scale_bps) *
 (accuracy_ema / 0.5) when edge_ema > 0 else 0, so a losing engine gets w_min (0 by default: no vote).
-Weights are normalised over the active engines (direction != 0 and allowed by the gate) and the
-combined edge is sum(w_i * direction_i * |edge_i|): it keeps each vote's sign, so it can go short.
+Weights are normalised over the active engines (direction != 0, allowed by the gate, and an edge whose
+sign agrees with the direction) and the combined edge is sum(w_i * edge_i) over the SIGNED edges: a vote
+whose own calibration says the price moves against its direction is no vote (it would otherwise turn an
+edge of -40 bps into 40 bps of support), and the combination can go short.
 An outcome of a signal at bar t is only known at bar t+1+horizon (exit at that bar's open); the
 walk-forward helper applies it then, exactly as live (Hamilton) does with `update`.
 """
@@ -189,16 +191,19 @@ def combine_matrix(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vectorised combination over (bars, engines): combined edge, confidence, normalised weights.
 
-    confidence = agreement * weighted engine confidence * trust, where agreement = |sum w_i dir_i|
-    (1 when all active votes agree), trust = min(1, sum of raw active weights / w_max).
+    combined edge = sum w_i * edge_i over active votes (signed edges; a vote is active when allowed, with a
+    direction, and an edge of the same sign). confidence = agreement * weighted engine confidence * trust,
+    where agreement = |sum w_i dir_i| (1 when all active votes agree), trust = min(1, sum of raw active
+    weights / w_max).
     """
     dirs = np.sign(np.nan_to_num(direction))
-    active = allowed & (dirs != 0)
+    edges = np.nan_to_num(edge_bps)
+    active = allowed & (dirs != 0) & (np.sign(edges) == dirs)
     r = np.where(active, raw, 0.0)
     total = r.sum(axis=1)
     safe = np.where(total > 0, total, 1.0)
     w = r / safe[:, None]
-    combined = (w * dirs * np.abs(np.nan_to_num(edge_bps))).sum(axis=1)
+    combined = (w * edges).sum(axis=1)
     agreement = np.abs((w * dirs).sum(axis=1))
     conf = (w * np.clip(np.nan_to_num(confidence), 0.0, 1.0)).sum(axis=1)
     trust = np.minimum(1.0, total / w_max)

@@ -22,7 +22,9 @@ from huracan_core.alphas.calibration import (
     calibrate_sides,
     calibrated_arrays,
     forward_move_bps,
+    round_trip_bps,
 )
+from huracan_core.segments import split_segments
 
 
 class RuleEngine(AlphaEngine):
@@ -30,6 +32,7 @@ class RuleEngine(AlphaEngine):
 
     defaults: ClassVar[Mapping[str, float]] = {
         "min_count": DEFAULT_MIN_COUNT,  # training signals per side needed before that side may trade
+        "min_net_edge_bps": 0.0,  # calibrated net edge (bps, after its round trip) a side must exceed to trade
     }
 
     @abstractmethod
@@ -96,15 +99,19 @@ class RuleEngine(AlphaEngine):
         )
 
     def fit(self, frame: pl.DataFrame) -> dict[str, Any]:
-        """Calibrate each side on `frame` (the training window): mean forward move after raw signals."""
+        """Calibrate each side on `frame` (the training window): mean forward move after raw signals, and
+        whether it beat the round trip it would have paid (the side abstains otherwise)."""
         state = self.base_state(frame)
         min_count = int(self.params["min_count"])
         if state["missing_inputs"]:  # nothing to calibrate: both sides inactive, the engine abstains
             state.update(calibrate_sides(np.zeros(0, dtype=np.int8), np.zeros(0), min_count))
             return state
-        raw, _ = self.raw_signals(frame)
+        # A rule's rolling windows must not join the bars on both sides of a hole in the training frame.
+        raw = np.concatenate([self.raw_signals(part)[0] for part in split_segments(frame)])
         forward = forward_move_bps(frame, self.horizon_bars)
-        state.update(calibrate_sides(raw, forward, min_count))
+        round_trip = round_trip_bps(frame, self.horizon_bars)
+        floor = float(self.params["min_net_edge_bps"])
+        state.update(calibrate_sides(raw, forward, min_count, round_trip, min_net_edge_bps=floor))
         return state
 
     def signal(self, frame: pl.DataFrame, state: Mapping[str, Any]) -> pl.DataFrame:

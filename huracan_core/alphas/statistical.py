@@ -14,7 +14,7 @@ import polars as pl
 
 from huracan_core.alphas.arrays import ramp, safe_div, sided, unit
 from huracan_core.alphas.base import AlphaEngine, LatestInputs, signal_frame, signal_row
-from huracan_core.alphas.calibration import CALIBRATION_KEYS, forward_move_bps
+from huracan_core.alphas.calibration import CALIBRATION_KEYS, forward_move_bps, round_trip_bps
 from huracan_core.alphas.rule import RuleEngine
 
 HOUR_MS = 3_600_000
@@ -31,15 +31,23 @@ def _epoch_ms(frame: pl.DataFrame) -> np.ndarray:
 
 
 def _bucket_table(
-    bucket: np.ndarray, independent: np.ndarray, moves: np.ndarray, size: int, p: Mapping[str, float]
+    bucket: np.ndarray,
+    independent: np.ndarray,
+    moves: np.ndarray,
+    size: int,
+    p: Mapping[str, float],
+    round_trip: np.ndarray | None = None,
 ) -> dict[str, list[Any]]:
     """Mean forward move per bucket, with a t-statistic whose count is independent periods, not bars.
 
     Bars of one hour on one day (or one weekday in one week) share most of their forward window, so the
-    effective sample is the number of distinct days (weeks) seen in that bucket.
+    effective sample is the number of distinct days (weeks) seen in that bucket. A bucket trades only when
+    its mean move is significant AND larger than the mean round trip trading it would have paid.
     """
     mean, t_stat, periods, active = [0.0] * size, [0.0] * size, [0] * size, [False] * size
-    ok = np.isfinite(moves)
+    net: list[float | None] = [None] * size
+    rt = np.zeros(moves.shape) if round_trip is None else round_trip
+    ok = np.isfinite(moves) & np.isfinite(rt)
     for b in range(size):
         sel = ok & (bucket == b)
         n_periods = int(np.unique(independent[sel]).size)
@@ -50,8 +58,9 @@ def _bucket_table(
         sd = float(moves[sel].std(ddof=1))
         t = m / (sd / np.sqrt(n_periods)) if sd > 0 else 0.0
         mean[b], t_stat[b] = m, float(t)
-        active[b] = bool(n_periods >= p["min_periods"] and abs(t) >= p["t_min"])
-    return {"mean_bps": mean, "t_stat": t_stat, "periods": periods, "active": active}
+        net[b] = abs(m) - float(rt[sel].mean())
+        active[b] = bool(n_periods >= p["min_periods"] and abs(t) >= p["t_min"] and net[b] > 0)
+    return {"mean_bps": mean, "t_stat": t_stat, "periods": periods, "active": active, "net_bps": net}
 
 
 class SeasonalityEngine(AlphaEngine):
@@ -78,10 +87,12 @@ class SeasonalityEngine(AlphaEngine):
             return state
         ts = _epoch_ms(frame)
         moves = np.asarray(forward_move_bps(frame, self.horizon_bars).to_numpy(), dtype=np.float64)
+        round_trip = round_trip_bps(frame, self.horizon_bars)
         hour, day = (ts // HOUR_MS) % 24, ts // DAY_MS
         weekday, week = (day + EPOCH_WEEKDAY) % 7, (ts + EPOCH_WEEKDAY * DAY_MS) // WEEK_MS
-        state["hour"] = _bucket_table(hour, day, moves, 24, self.params)
-        state["weekday"] = _bucket_table(weekday, week, moves, 7, self.params)
+        state["hour"] = _bucket_table(hour, day, moves, 24, self.params, round_trip)
+        state["weekday"] = _bucket_table(weekday, week, moves, 7, self.params, round_trip)
+        state["costs_known"] = round_trip is not None
         return state
 
     def signal(self, frame: pl.DataFrame, state: Mapping[str, Any]) -> pl.DataFrame:
@@ -142,10 +153,19 @@ class AnomalyEngine(RuleEngine):
 
     def fit(self, frame: pl.DataFrame) -> dict[str, Any]:
         """Calibrate as a rule engine on shock direction, then follow each shock side whose mean move
-        went its way and fade the side whose mean move went against it."""
+        went its way and fade the side whose mean move went against it, when that move beat its round trip.
+
+        The calibration's `*_active` flags judge the shock's own direction; here the traded direction is
+        the move's, so a side trades when |mean move| exceeds its mean round trip over enough shocks.
+        """
         state = super().fit(frame)
-        state["mode_up"] = int(np.sign(state["edge_long_bps"])) if state["long_active"] else 0
-        state["mode_down"] = -int(np.sign(state["edge_short_bps"])) if state["short_active"] else 0
+        for key, label in (("mode_up", "long"), ("mode_down", "short")):
+            edge = float(state[f"edge_{label}_bps"])
+            cost = state[f"round_trip_{label}_bps"] or 0.0
+            floor = float(self.params["min_net_edge_bps"])
+            tradable = state[f"n_{label}"] >= state["min_count"] and abs(edge) - cost > floor
+            follow = int(np.sign(edge)) if tradable else 0
+            state[key] = follow if label == "long" else -follow
         return state
 
     def signal(self, frame: pl.DataFrame, state: Mapping[str, Any]) -> pl.DataFrame:

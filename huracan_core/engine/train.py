@@ -29,6 +29,7 @@ from huracan_core.evaluation.research import (
     ResearchFrame,
     WalkForwardSettings,
     evaluate_walk_forward,
+    training_frame,
     walk_forward_plan,
 )
 from huracan_core.exceptions import DataIntegrityError
@@ -217,7 +218,7 @@ def train_batch_heads(
             continue
         frame = rf.frame.slice(rf.first_valid)
         for k, split in enumerate(splits):
-            train = frame[split.train_index()]
+            train = training_frame(frame, split)
             prepared = neural.fit_inputs(train)
             if isinstance(prepared, str):
                 continue

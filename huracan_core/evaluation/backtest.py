@@ -6,8 +6,10 @@ Model (all numpy, no per-bar Python loop):
 - bar return r[t] = open[t+1] / open[t] - 1 (open to next open); the last bar has no next open, so
   the backtest closes everything at the last bar's open (p[n-1] = 0, paying the exit fill) and its
   row is marked `complete = False`;
-- gross[t] = p[t] * r[t]; cost[t] = |p[t] - p[t-1]| * cost_bps[t] / 1e4 (the per-side cost of the bar
-  where the fill happens: fee + half spread + slippage), so a reversal +1 -> -1 pays two fills;
+- gross[t] = p[t] * r[t]; cost[t] = |p[t] - p[t-1]| * cost_bps[t-1] / 1e4: a fill at bar t's open pays
+  the per-side cost (fee + half spread + slippage) estimated at the decision bar t-1's close, the last
+  estimate anyone could know before the fill (bar t's own high, low and volume come after its open); a
+  reversal +1 -> -1 pays two fills;
 - net[t] = gross[t] - cost[t]; equity[t] = prod_{u<=t} max(1 + net[u], 0) starting from 1.0 (a bar
   that loses more than the equity ruins the account: equity stays 0).
 Trades are maximal runs of one side; resizing inside a run stays in the same trade and its cost is
@@ -73,6 +75,18 @@ def _cost_array(costs: float | np.ndarray | pl.Series | pl.DataFrame, n: int) ->
     return arr
 
 
+def fill_costs(estimates: np.ndarray) -> np.ndarray:
+    """Per-side cost of a fill at each bar's open: the estimate of the bar before (the decision bar).
+
+    Row 0 has no bar before it and can hold no fill (positions start flat); it keeps its own estimate.
+    """
+    out = np.empty_like(estimates)
+    if estimates.size:
+        out[0] = estimates[0]
+        out[1:] = estimates[:-1]
+    return out
+
+
 def _mix_json(weights: pl.DataFrame, rows: np.ndarray, top_k: int | None) -> list[str | None]:
     """JSON {engine: weight} of the non-zero weights at `rows`, largest |weight| first."""
     names = weights.columns
@@ -101,7 +115,9 @@ def backtest(
 ) -> BacktestResult:
     """Run the backtest of `target_position` (row t decided at bar t's close) over `candles`.
 
-    `costs` is cost_bps per side per bar (a number, an array, or the costs frame with `cost_bps`).
+    `costs` is cost_bps per side per bar (a number, an array, or the costs frame with `cost_bps`), row t
+    being the estimate known at bar t's close; a fill at bar t's open is charged row t-1 (the decision
+    bar's). The per-bar frame's `cost_bps` column is what a fill at that bar's open pays.
     `regime` (per bar) and the engine mix (`engine_weights`: one column per engine, row t = weights
     behind the decision at t; or ready-made `engine_mix` strings) are reported at each trade's decision
     bar (entry bar - 1), i.e. what was known when the trade was decided.
@@ -115,7 +131,7 @@ def backtest(
     target = _as_float_array("target_position", target_position, n)
     if not np.isfinite(target).all() or (np.abs(target) > 1.0 + 1e-12).any():
         raise DataIntegrityError("target_position must be finite and within [-1, 1]")
-    cost_bps = _cost_array(costs, n)
+    cost_bps = fill_costs(_cost_array(costs, n))
     ts = candles["timestamp"].to_numpy()
 
     pos = np.zeros(n)

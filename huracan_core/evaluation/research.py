@@ -1,11 +1,13 @@
 """The research path shared by `huracan backtest` and the nightly engine: candles -> OOS metrics after costs.
 
 candles -> features (recipe) + regime + reference closes -> per-bar costs -> walk-forward folds: engines
-fit on the fold's training rows only, signal the validation and test rows -> the regime gate for a fold is
-learned from signals the engines gave on rows they were not fitted on (the fold's validation range and
-earlier folds' test ranges) -> the meta combiner walks forward with outcomes applied only once known ->
-`decide` (the same function Hamilton calls) -> held positions -> backtest from the next bar's open with
-fees, spread and slippage -> metrics over the test ranges only.
+fit on the fold's training rows only (labels and windows within contiguous runs of them), signal the
+validation and test rows -> the regime gate for a fold is learned from out-of-sample evidence only: each
+row's signal as given by the fold in which that row was out-of-sample (an earlier fold's test range, or a
+validation range no earlier fold tested), each row once, outcomes known before the fold's test starts ->
+the meta combiner walks forward with outcomes applied only once known -> `decide` (the same function
+Hamilton calls) -> held positions -> backtest from the next bar's open with fees, spread and slippage
+charged at the decision bar's estimate -> metrics over the test ranges only.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from huracan_core.meta import (
 )
 from huracan_core.regime import REGIMES, RegimeParams, classify_regimes
 from huracan_core.regime import _bars as _regime_bars
+from huracan_core.segments import with_segments
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +144,11 @@ def prior_gate(engines: Sequence[AlphaEngine], *, everywhere: bool = False) -> G
     return GateTable(allowed=allowed, stats={}, min_signals=0)
 
 
+def training_frame(frame: pl.DataFrame, split: Split) -> pl.DataFrame:
+    """A fold's training rows, each contiguous run tagged as a segment (labels never span a hole)."""
+    return with_segments(frame, split.train)
+
+
 def walk_forward_plan(
     rf: ResearchFrame,
     engines: Sequence[AlphaEngine],
@@ -207,7 +215,10 @@ def evaluate_walk_forward(
     cost_bps = costs["cost_bps"].to_numpy()
     spread_bps = costs["spread_bps"].to_numpy()
 
-    oos_signals: dict[str, list[pl.DataFrame]] = {e.name: [] for e in engines}
+    # Out-of-sample evidence for the gate: each row's direction from the fold in which it was OOS, once.
+    evidence = {e.name: np.zeros(n, dtype=np.int8) for e in engines}
+    covered = np.zeros(n, dtype=bool)
+    signalled: set[str] = set()  # engines that gave signals in at least one fold
     oos_rows: list[np.ndarray] = []
     combined_edge = np.zeros(n)
     confidence = np.zeros(n)
@@ -218,32 +229,36 @@ def evaluate_walk_forward(
     gate = prior_gate(engines)
     fold_gates: list[GateTable] = []
 
+    def record(rows: np.ndarray, signals: Mapping[str, pl.DataFrame]) -> None:
+        for name, sig in signals.items():
+            evidence[name][rows] = sig["direction"].to_numpy()[rows]
+        covered[rows] = True
+
     for split in splits:
-        train = frame[split.train_index()]
-        states, fit_errors = fit_states(engines, train)
+        states, fit_errors = fit_states(engines, training_frame(frame, split))
         errors.update({k: str(v) for k, v in fit_errors.items()})
         # Signals for every row up to the test end: engines are causal, so the test rows see only the past.
         run = run_engines(engines, frame.slice(0, split.test.stop), states)
         errors.update({k: str(v) for k, v in run.errors.items()})
         active = [e.name for e in engines if e.name in run.signals]
+        signalled.update(active)
 
-        # Gate for this fold: evidence the engines produced on rows they were not fitted on.
-        evidence_rows = [*oos_rows]
+        # Validation rows no earlier fold tested are out-of-sample for this fold's states: new evidence.
         if split.valid is not None:
-            evidence_rows.append(np.arange(split.valid.start, split.valid.stop))
-        if evidence_rows:
-            rows = np.concatenate(evidence_rows)
-            usable = rows[rows + 1 + max_h < split.test.start]  # only outcomes known before the test starts
-            if usable.size:
-                gate = fit_gate_table(
-                    {name: run.signals[name][usable] for name in active},
-                    regimes[usable],
-                    {name: moves[name][usable] for name in active},
-                    cost_bps[usable],
-                    min_signals=settings.min_signals,
-                )
-
+            fresh = np.arange(split.valid.start, split.valid.stop)
+            record(fresh[~covered[fresh]], run.signals)
+        rows = np.flatnonzero(covered[: split.test.start])
+        usable = rows[rows + 1 + max_h < split.test.start]  # only outcomes known before the test starts
+        if usable.size:
+            gate = fit_gate_table(
+                {name: evidence[name][usable] for name in active},
+                regimes[usable],
+                {name: moves[name][usable] for name in active},
+                cost_bps[usable],
+                min_signals=settings.min_signals,
+            )
         fold_gates.append(gate)
+
         test = np.arange(split.test.start, split.test.stop)
         fold = run_combiner(
             {name: run.signals[name][test] for name in active},
@@ -259,8 +274,7 @@ def evaluate_walk_forward(
         combined_edge[test] = fold.frame["combined_edge_bps"].to_numpy()
         confidence[test] = fold.frame["confidence"].to_numpy()
         weight_frames.append(fold.weights)
-        for name in active:
-            oos_signals[name].append(run.signals[name][test])
+        record(test, {name: run.signals[name] for name in active})
         oos_rows.append(test)
 
     oos = np.concatenate(oos_rows)
@@ -289,9 +303,9 @@ def evaluate_walk_forward(
         engine_weights=weights,
     )
     metrics = compute_metrics(result.bars, result.trades, rf.timeframe)
-    final_names = [name for name, parts in oos_signals.items() if parts]
+    final_names = [e.name for e in engines if e.name in signalled]
     final_gate = fit_gate_table(
-        {name: pl.concat(oos_signals[name]) for name in final_names},
+        {name: evidence[name][start:stop] for name in final_names},
         regimes[start:stop],
         {name: moves[name][start:stop] for name in final_names},
         cost_bps[start:stop],

@@ -27,6 +27,7 @@ from huracan_core.models.windows import (
     window_end_mask,
     windows_ending_at,
 )
+from huracan_core.segments import segment_ids
 
 # Kept newest-first up to this many bytes of embeddings: 180 days of 15m bars are about 1 MB per frame, so a
 # batch of 16 coins x 4 folds x (training + signal frames) fits many times over.
@@ -57,7 +58,7 @@ def frame_embeddings(
     """
     raw = feature_matrix(frame, normaliser.columns)
     usable = usable_rows(frame, normaliser.columns, raw)
-    ends = np.flatnonzero(window_end_mask(usable, window)).astype(np.int64)
+    ends = np.flatnonzero(window_end_mask(usable, window, segment_ids(frame))).astype(np.int64)
     z = normaliser.apply(raw)  # [n, F] float32
     digest = hashlib.blake2b(np.ascontiguousarray(z).tobytes(), digest_size=20)
     digest.update(ends.tobytes())

@@ -1,7 +1,8 @@
 """Per-coin feature frames -> float32 windows [n, W, F] for the encoder, with a train-only normaliser.
 
 A window ending at bar t holds bars t-W+1..t (nothing after t). Bars in warm-up or with a missing
-feature make every window that contains them unusable: such windows are skipped, never filled.
+feature make every window that contains them unusable: such windows are skipped, never filled. In a
+walk-forward training frame with holes, a window never spans two segments (`huracan_core.segments`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 import torch
+
+from huracan_core.segments import SEGMENT_COLUMN, segment_ids
 
 # Columns of a feature frame that are not model inputs (candles, flags, labels, costs, helper references).
 NON_FEATURE_COLUMNS: frozenset[str] = frozenset(
@@ -29,6 +32,7 @@ NON_FEATURE_COLUMNS: frozenset[str] = frozenset(
         "funding_rate",
         "forward_move_bps",
         "cost_bps",
+        SEGMENT_COLUMN,
     }
 )
 CLIP_SIGMAS = 8.0  # normalised values are clipped to +-8 std: one wild bar must not dominate a minibatch
@@ -129,8 +133,8 @@ class CoinWindows:
         return int(self.rows.shape[0])
 
 
-def window_end_mask(usable: np.ndarray, window: int) -> np.ndarray:
-    """[n] bool: bars t-window+1..t all usable (and t >= window-1)."""
+def window_end_mask(usable: np.ndarray, window: int, segments: np.ndarray | None = None) -> np.ndarray:
+    """[n] bool: bars t-window+1..t all usable (and t >= window-1), and all in one segment when given."""
     if window < 1:
         raise ValueError(f"window must be >= 1 bar, got {window}")
     bad = np.concatenate([[0], np.cumsum(~usable)])  # bad[i] = unusable bars among rows < i
@@ -138,6 +142,8 @@ def window_end_mask(usable: np.ndarray, window: int) -> np.ndarray:
     starts = ends - window + 1
     ok = starts >= 0
     ok[ok] = (bad[ends[ok] + 1] - bad[starts[ok]]) == 0
+    if segments is not None:  # segment ids never decrease, so equal ends mean one segment throughout
+        ok[ok] = segments[ends[ok]] == segments[starts[ok]]
     return ok
 
 
@@ -157,7 +163,7 @@ def make_windows(
     columns = normaliser.columns
     raw = feature_matrix(frame, columns)
     z = normaliser.apply(raw)  # [n, F]
-    ends = window_end_mask(usable_rows(frame, columns, raw), window)
+    ends = window_end_mask(usable_rows(frame, columns, raw), window, segment_ids(frame))
     if rows is not None:
         ends &= rows
     if targets is not None:

@@ -200,10 +200,12 @@ def assumed_state(
 
 
 def permissive(engine_cls: type[AlphaEngine]) -> AlphaEngine:
-    """An engine instance whose calibration lets every raw signal through (min_count 1), for tests that
-    need signals to fire on a short synthetic market."""
-    if "min_count" in _all_defaults(engine_cls):
-        return engine_cls(min_count=1)
+    """An engine instance whose calibration lets every raw signal through (min_count 1, any net edge), for
+    tests that need signals to fire on a short synthetic market."""
+    defaults = _all_defaults(engine_cls)
+    if "min_count" in defaults:
+        loose = {"min_net_edge_bps": -1e12} if "min_net_edge_bps" in defaults else {}
+        return engine_cls(min_count=1, **loose)
     return engine_cls()
 
 

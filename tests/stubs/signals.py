@@ -34,13 +34,17 @@ def random_walk_opens(n: int, *, seed: int = 0, vol: float = 0.002, start: float
 def signal_frame(
     direction: np.ndarray, edge_bps: np.ndarray | float, confidence: np.ndarray | float = 1.0
 ) -> pl.DataFrame:
-    """An engine's signal frame in the contract shape (direction Int8, edge_bps, confidence, horizon_bars)."""
+    """An engine's signal frame in the contract shape (direction Int8, edge_bps, confidence, horizon_bars).
+
+    `edge_bps` is a magnitude; the frame carries it signed by each row's direction, as engines report it.
+    """
     d = np.asarray(direction, dtype=np.int8)
     n = d.size
+    magnitude = np.abs(np.broadcast_to(np.asarray(edge_bps, dtype=np.float64), (n,)))
     return pl.DataFrame(
         {
             "direction": pl.Series(d, dtype=pl.Int8),
-            "edge_bps": np.broadcast_to(np.asarray(edge_bps, dtype=np.float64), (n,)).copy(),
+            "edge_bps": np.sign(d) * magnitude,
             "confidence": np.broadcast_to(np.asarray(confidence, dtype=np.float64), (n,)).copy(),
             "horizon_bars": pl.Series(np.ones(n, dtype=np.int32), dtype=pl.Int32),
         }

@@ -85,8 +85,8 @@ def test_combiner_goes_short_when_engines_with_a_good_record_say_short() -> None
     c = _trained({"trend": (1, 30.0), "sweep": (-1, -25.0)})  # both have been right
     out = c.combine(
         {
-            "trend": {"direction": -1, "edge_bps": 20.0, "confidence": 0.8},
-            "sweep": {"direction": -1, "edge_bps": 12.0, "confidence": 0.6},
+            "trend": {"direction": -1, "edge_bps": -20.0, "confidence": 0.8},
+            "sweep": {"direction": -1, "edge_bps": -12.0, "confidence": 0.6},
         }
     )
     assert out.edge_bps < 0
@@ -100,13 +100,37 @@ def test_a_losing_engine_never_gets_a_vote() -> None:
     assert c.raw_weights()["bad"] == 0.0
     out = c.combine(
         {
-            "good": {"direction": -1, "edge_bps": 10.0, "confidence": 1.0},
+            "good": {"direction": -1, "edge_bps": -10.0, "confidence": 1.0},
             "bad": {"direction": 1, "edge_bps": 500.0, "confidence": 1.0},
         }
     )
     assert out.edge_bps == pytest.approx(-10.0)
     alone = c.combine({"bad": {"direction": 1, "edge_bps": 500.0, "confidence": 1.0}})
     assert alone.edge_bps == 0.0 and alone.confidence == 0.0
+
+
+def test_a_vote_whose_edge_says_the_price_falls_never_supports_a_long() -> None:
+    c = _trained({"rule": (1, 30.0)})  # a good record: its vote carries weight
+    assert c.combine({"rule": {"direction": 1, "edge_bps": -40.0, "confidence": 1.0}}).edge_bps <= 0.0
+    both = c.combine(
+        {
+            "rule": {"direction": 1, "edge_bps": -40.0, "confidence": 1.0},
+            "other": {"direction": 1, "edge_bps": 15.0, "confidence": 1.0},
+        }
+    )
+    assert both.edge_bps <= 15.0
+
+
+def test_the_combined_edge_keeps_each_votes_signed_edge() -> None:
+    c = _trained({"up": (1, 30.0), "down": (-1, -30.0)})
+    out = c.combine(
+        {
+            "up": {"direction": 1, "edge_bps": 20.0, "confidence": 1.0},
+            "down": {"direction": -1, "edge_bps": -50.0, "confidence": 1.0},
+        }
+    )
+    w = out.weights
+    assert out.edge_bps == pytest.approx(20.0 * w["up"] - 50.0 * w["down"])
 
 
 def test_with_a_positive_minimum_weight_a_loser_keeps_only_that_minimum() -> None:
@@ -120,7 +144,7 @@ def test_the_gate_removes_disallowed_engines_from_the_vote() -> None:
     gate = GateTable(allowed={"a": {"TREND": True}, "b": {"TREND": False}}, stats={}, min_signals=1)
     row = {
         "a": {"direction": 1, "edge_bps": 10.0, "confidence": 1.0},
-        "b": {"direction": -1, "edge_bps": 40.0, "confidence": 1.0},
+        "b": {"direction": -1, "edge_bps": -40.0, "confidence": 1.0},
     }
     assert c.combine(row, "TREND", gate).edge_bps == pytest.approx(10.0)
 

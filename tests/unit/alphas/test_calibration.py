@@ -26,16 +26,18 @@ def test_forward_move_needs_an_open_column() -> None:
         forward_move_bps(pl.DataFrame({"close": [1.0, 2.0]}), 1)
 
 
-def test_net_edge_label_pays_the_entry_and_exit_bars_costs_and_keeps_the_side() -> None:
+def test_net_edge_label_pays_the_costs_known_before_each_fill_and_keeps_the_side() -> None:
     frame = pl.DataFrame(
         {
             "open": [100.0, 100.0, 101.0, 99.0, 98.0, 100.0],
-            "cost_bps": [1000.0, 10.0, 1000.0, 15.0, 20.0, 5.0],  # the decision bar's own cost is not paid
+            # A fill at bar t's open pays the estimate of bar t-1 (known at its close); the fill bars' own
+            # estimates (1000) read candles that close after the fill and are never charged.
+            "cost_bps": [10.0, 1000.0, 15.0, 1000.0, 5.0, 1000.0],
         }
     )
     label = net_edge_bps(frame, 2).to_list()
     assert label[0] == pytest.approx(-(100.0 - 10.0 - 15.0))  # -100 bps from bar 1 to 3: a short's net edge
-    assert label[1] == 0.0  # -297 bps move, but 1000 + 20 bps of fills: neither side pays its costs
+    assert label[1] == 0.0  # -297 bps move, but 1000 + 1000 bps of fills: neither side pays its costs
     assert label[2] == pytest.approx((100.0 / 99.0 - 1) * 1e4 - 15.0 - 5.0)  # long, fills at bars 3 and 5
     assert label[3:] == [None, None, None]
 
@@ -67,24 +69,37 @@ def test_side_with_fewer_signals_than_min_count_has_zero_edge_and_abstains() -> 
     assert out["confidence"].to_list() == [0.0, 0.5, 0.0]
 
 
-def test_a_long_rule_that_was_wrong_keeps_a_negative_edge() -> None:
+def test_a_long_rule_that_was_wrong_abstains_and_never_votes_against_its_evidence() -> None:
     stats = calibrate_sides(np.ones(50, dtype=np.int8), np.full(50, -7.5), min_count=30)
+    assert stats["edge_long_bps"] == -7.5 and stats["net_long_bps"] == -7.5  # calibrated, kept signed
+    assert not stats["long_active"]
     out = apply_calibration(np.array([1], dtype=np.int8), np.array([1.0]), stats, 8)
-    assert out["direction"].to_list() == [1]
-    assert out["edge_bps"].to_list() == [-7.5]
+    assert out["direction"].to_list() == [0]
+    assert out["edge_bps"].to_list() == [0.0]
 
 
-def test_fading_a_steady_uptrend_calibrates_a_positive_price_move_on_the_short_side() -> None:
+def test_a_side_whose_move_does_not_pay_its_round_trip_abstains() -> None:
+    raw = np.array([1] * 40 + [-1] * 40, dtype=np.int8)
+    fwd = np.concatenate([np.full(40, 7.5), np.full(40, -30.0)])
+    stats = calibrate_sides(raw, fwd, min_count=30, round_trip=np.full(80, 10.0))
+    assert stats["net_long_bps"] == pytest.approx(-2.5) and not stats["long_active"]
+    assert stats["net_short_bps"] == pytest.approx(20.0) and stats["short_active"]
+    assert stats["round_trip_short_bps"] == pytest.approx(10.0) and stats["costs_known"]
+
+
+def test_fading_a_steady_uptrend_calibrates_a_positive_price_move_on_the_short_side_which_abstains() -> None:
     """mean_reversion_zscore shorts stretched highs; in a relentless uptrend prices kept rising after
-    them, so its short side carries a POSITIVE edge (expected price rise) - the rule is shown wrong."""
+    them, so its short side carries a POSITIVE edge (expected price rise) - the rule is shown wrong, and
+    that side sends no signal at all."""
     rng = np.random.default_rng(5)
     closes = 100 * np.exp(np.cumsum(0.004 + rng.normal(0, 0.003, 2000)))
     frame = add_features(candles_from_closes(closes))
     engine = RULE_ENGINES["mean_reversion_zscore"]()
     state = engine.fit(frame)
-    assert state["short_active"] and state["edge_short_bps"] > 0
-    out = engine.signal(frame, state).filter(pl.col("direction") == -1)
-    assert out.height > 0 and (out["edge_bps"] > 0).all()
+    assert state["n_short"] >= state["min_count"] and state["edge_short_bps"] > 0
+    assert not state["short_active"]
+    out = engine.signal(frame, state)
+    assert (out["direction"] != -1).all()
 
 
 def test_trend_calibrated_on_a_clean_uptrend_has_a_positive_long_edge() -> None:

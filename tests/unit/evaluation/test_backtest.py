@@ -11,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from huracan_core.config import CostsConfig
+from huracan_core.costs import bar_costs
 from huracan_core.evaluation.backtest import backtest
 from huracan_core.exceptions import DataIntegrityError
 from tests.stubs.signals import candles_from_opens, random_walk_opens
@@ -51,7 +53,8 @@ def test_costs_reduce_net_below_gross_by_exactly_the_cost_sum(
     r = backtest(candles_from_opens(opens), target, cost)
     b = r.bars
     pos = b["position"].to_numpy()
-    expected_cost = np.abs(np.diff(np.concatenate([[0.0], pos]))) * cost / 1e4
+    charged = np.concatenate([cost[:1], cost[:-1]])  # a fill at bar t's open pays bar t-1's estimate
+    expected_cost = np.abs(np.diff(np.concatenate([[0.0], pos]))) * charged / 1e4
     np.testing.assert_allclose(b["cost"].to_numpy(), expected_cost, rtol=0, atol=1e-15)
     np.testing.assert_allclose(b["gross"].to_numpy() - b["net"].to_numpy(), expected_cost, rtol=0, atol=1e-12)
     # The trade list accounts for every bar of gross pnl and every bps of cost.
@@ -125,6 +128,28 @@ def test_engine_mix_is_taken_from_the_decision_bar() -> None:
     r = backtest(c, [1.0, 0.0, -1.0, 0.0, 0.0, 0.0], 1.0, engine_weights=weights)
     assert json.loads(r.trades["engine_mix"][0]) == {"trend": 0.9, "range": 0.1}
     assert r.trades["engine_mix"][1] == "{}"  # no engine weight at that decision bar
+
+
+def test_the_cost_of_a_fill_is_known_before_the_fill_bars_candle() -> None:
+    """A fill at bar t's open cannot know bar t's high, low or volume: changing them changes nothing it pays."""
+    opens = random_walk_opens(300, seed=3)
+    c = candles_from_opens(opens).with_columns(pl.Series("volume", np.random.default_rng(3).lognormal(5, 1, 300)))
+    t = 250
+    target = np.zeros(300)
+    target[t - 1 : t + 9] = 1.0  # decided at bar t-1's close: filled at bar t's open, closed at t+10's
+    other = c.with_columns(
+        pl.when(pl.int_range(pl.len()) == t).then(pl.col("high") * 1.05).otherwise(pl.col("high")).alias("high"),
+        pl.when(pl.int_range(pl.len()) == t).then(pl.col("low") * 0.95).otherwise(pl.col("low")).alias("low"),
+        pl.when(pl.int_range(pl.len()) == t).then(pl.col("volume") * 0.01).otherwise(pl.col("volume")).alias("volume"),
+    )
+    paid = [
+        backtest(frame, target, bar_costs(frame, "TESTUSDT", CostsConfig())).bars["cost"][t]
+        for frame in (c, other)
+    ]
+    assert paid[0] > 0
+    assert paid[1] == paid[0]
+    estimates = bar_costs(other, "TESTUSDT", CostsConfig())["cost_bps"]
+    assert estimates[t] != bar_costs(c, "TESTUSDT", CostsConfig())["cost_bps"][t]  # bar t's own estimate moved
 
 
 def test_costs_can_come_from_the_costs_frame() -> None:
