@@ -105,6 +105,9 @@ class DataConfig(_Section):
     # Which synthetic market: the regime-switching demo market, a driftless random walk (no edge at all),
     # or a random walk with a planted time-of-day edge. The last two exist for the honesty tests.
     synthetic_variant: Literal["regimes", "no_edge", "planted_edge"] = "regimes"
+    # planted_edge only: the drift (bps per bar) of the planted hours; near the round trip it is a
+    # near-threshold market that must not be promoted.
+    synthetic_drift_bps: float = Field(default=15.0, ge=0)
     gates: DataGatesConfig = Field(default_factory=DataGatesConfig)
 
     @field_validator("exchange")
@@ -123,6 +126,9 @@ class PromotionGatesConfig(_Section):
     min_net_pnl_pct: float = 0.0
     min_sharpe: float = 0.5
     max_drawdown_pct: float = Field(default=20.0, gt=0, le=100)
+    # Deflated Sharpe ratio: the probability that the OOS per-bar Sharpe beats what the best of the run's
+    # trials (engine x regime cells and calibrated sides chosen on the data) would show with no edge.
+    min_deflated_sharpe: float = Field(default=0.95, ge=0, le=1)
 
 
 class EngineConfig(_Section):
@@ -150,6 +156,9 @@ class EngineConfig(_Section):
     # auto: CUDA when present, else CPU.
     device: Literal["auto", "cpu", "cuda"] = "auto"
     gates: PromotionGatesConfig = Field(default_factory=PromotionGatesConfig)
+    # Days of bars after the champion's last out-of-sample bar that make a paired comparison conclusive;
+    # with fewer, a new model that passes every gate replaces the champion (see the README's rule).
+    comparison_min_days: float = Field(default=7.0, gt=0)
 
 
 class CostsConfig(_Section):

@@ -1,8 +1,20 @@
 """Who trades: promotion gates, the paired comparison with the current champion, pointers and the roster.
 
-A new model becomes champion only if its out-of-sample, after-cost metrics pass every gate AND it did at
-least as well as the current champion on the same recent bars that neither model was trained on. The
-pointer then moves by compare-and-swap after its bundle verifies; every move is appended to
+A new model becomes champion only if its out-of-sample, after-cost metrics pass every gate (trades, net
+PnL, Sharpe, drawdown, deflated Sharpe) and the comparison with the current champion does not keep it:
+
+- the comparison window is the bars AFTER the champion's last out-of-sample bar (and inside the new
+  model's out-of-sample range), up to the new model's as-of: the only bars where both sides are honest (the new model's walk-forward OOS decisions; the
+  champion replayed unchanged, its gate table and combiner having been fitted on its OOS range up to its
+  last bar). The incumbent never gets credit for bars it was fitted on;
+- with at least `engine.comparison_min_days` of such bars, the new model must have done at least as well
+  as the champion there (net PnL after costs), else the champion stays;
+- with fewer (inconclusive: on a nightly cadence the window is a day or two), the decision rests on the
+  new model's own gates, deflated Sharpe included: it replaces the champion when it passes them;
+- a new model whose OOS range ends no later than the champion's (a backfill of an older date) never
+  replaces it.
+
+The pointer then moves by compare-and-swap after its bundle verifies; every move is appended to
 promotions.json and to the database. A coin with no passing model has no pointer and is not traded.
 """
 
@@ -25,10 +37,12 @@ from huracan_core.evaluation.research import Evaluation, ResearchFrame
 from huracan_core.exceptions import BundleVerificationError, ConcurrentWriteError, CorruptFileError
 from huracan_core.meta import GateTable, MetaCombiner
 from huracan_core.models.bundle import load_bundle, verify_bundle
+from huracan_core.timeframe import bars_per_day, timeframe_ms
 
 log = logging.getLogger(__name__)
 
-MIN_COMPARISON_BARS = 96  # fewer shared unseen bars than this and the comparison is inconclusive
+INCONCLUSIVE = "inconclusive"  # too few bars after the champion's last bar: the gates decide
+KEEP_VERDICTS = ("champion better", "not newer than the champion")
 
 
 def gate_failures(metrics: Mapping[str, Any], gates: PromotionGatesConfig) -> list[str]:
@@ -46,6 +60,13 @@ def gate_failures(metrics: Mapping[str, Any], gates: PromotionGatesConfig) -> li
     dd = metrics.get("max_drawdown_pct")
     if dd is None or dd > gates.max_drawdown_pct:
         failures.append(f"max drawdown {_pct(dd)} > {gates.max_drawdown_pct:g}%")
+    dsr = metrics.get("deflated_sharpe")
+    if dsr is None or dsr < gates.min_deflated_sharpe:
+        trials = metrics.get("trials")
+        failures.append(
+            f"deflated Sharpe {_num(dsr)} < {gates.min_deflated_sharpe:g}"
+            + (f" ({trials} trials)" if trials is not None else "")
+        )
     return failures
 
 
@@ -57,11 +78,12 @@ def compare_with_champion(
     model_id: str,
     hold_bars: int,
     decision: DecisionSettings,
+    min_days: float = 7.0,
 ) -> dict[str, Any]:
-    """Paired comparison on the bars after the champion's training end that are also in our OOS range.
+    """Paired comparison on the bars after the champion's last out-of-sample bar (see the module doc).
 
     The new model's side is its walk-forward OOS result on those bars; the champion's side is its stored
-    model replayed unchanged on them. Both are after costs. Returns plain data for publish.
+    model replayed unchanged on them. Both are after costs. Returns plain data for `promote`.
     """
     pointer = read_pointer(storage, rf.symbol)
     if pointer is None:
@@ -74,10 +96,18 @@ def compare_with_champion(
         bundle = load_bundle(storage, pointer["path"], expected_recipe_hash=rf.recipe.hash())
     except (BundleVerificationError, CorruptFileError, FileNotFoundError) as exc:
         return {**out, "verdict": "champion unusable", "reason": str(exc)}
-    start = max(int(bundle.config.get("last_train_end_ms", 0)), ev.oos_start_ms)
+    champion_last = champion_last_bar(bundle.config)
+    # Both sides must be honest on every bar: after the champion's last OOS bar, inside our OOS range.
+    start = max(champion_last + timeframe_ms(rf.timeframe), ev.oos_start_ms)
+    out.update(champion_last_bar_ms=champion_last, window_start_ms=start, window_end_ms=ev.oos_end_ms)
+    if ev.oos_end_ms <= champion_last:
+        return {**out, "bars": 0, "verdict": "not newer than the champion",
+                "reason": "the new model's out-of-sample range ends where the champion's does, or before"}
     ours = ev.bars.filter(pl.col("timestamp") >= start)
-    if ours.height < MIN_COMPARISON_BARS:
-        return {**out, "verdict": "inconclusive", "reason": f"only {ours.height} shared unseen bars"}
+    needed = round(min_days * bars_per_day(rf.timeframe))
+    if ours.height < needed:
+        return {**out, "bars": ours.height, "bars_needed": needed, "verdict": INCONCLUSIVE,
+                "reason": f"{ours.height} bars after the champion's last bar < {needed}: the gates decide"}
     engines, states = engines_from_bundle(bundle)
     theirs = replay(
         engines, states, GateTable.from_dict(bundle.config["gate_table"]),
@@ -89,12 +119,22 @@ def compare_with_champion(
     better = new_net is not None and (champ_net is None or new_net >= champ_net)
     return {
         **out,
-        "window_start_ms": start,
         "bars": ours.height,
+        "bars_needed": needed,
         "new_net_pnl_pct": new_net,
         "champion_net_pnl_pct": champ_net,
+        "champion_trades": theirs.get("trades"),
         "verdict": "new model at least as good" if better else "champion better",
     }
+
+
+def champion_last_bar(config: Mapping[str, Any]) -> int:
+    """The champion's last out-of-sample bar: its gate table and combiner state were fitted up to here."""
+    window = config.get("oos_window") or {}
+    last = window.get("last_bar")
+    if last is None:  # a bundle that does not say: everything up to its as-of is treated as seen
+        return int(config.get("data_window", {}).get("end_ms", 0))
+    return int(last)
 
 
 def recent_net_pnl(ev: Evaluation, timeframe: str, days: float = 14.0) -> float | None:
@@ -122,7 +162,7 @@ def promote(
     if failures:
         verdict["reason"] = "gates failed: " + "; ".join(failures)
         return verdict
-    if comparison.get("verdict") in ("champion better", "inconclusive"):
+    if comparison.get("verdict") in KEEP_VERDICTS:
         verdict["reason"] = f"kept champion {comparison.get('champion_model_id')}: {comparison.get('verdict')}"
         return verdict
     expected = comparison.get("champion_model_id")
@@ -151,7 +191,10 @@ def promote(
             "promoted_at": promoted_at.isoformat(), "promoted_by": "engine",
             "new_metrics": result["metrics"], "comparison": comparison,
         })
-    verdict.update(promoted=True, previous_model_id=expected, reason=comparison.get("verdict", "no champion"))
+    reason = comparison.get("verdict", "no champion")
+    if reason == INCONCLUSIVE:
+        reason = f"{INCONCLUSIVE} comparison ({comparison.get('reason')}); passed every gate"
+    verdict.update(promoted=True, previous_model_id=expected, reason=reason)
     return verdict
 
 

@@ -501,6 +501,8 @@ def report_step(
     )
     failed = {**candles.get("failed", {}), **published.get("failed", {})}
     top = sorted(results.values(), key=lambda r: -(r["metrics"].get("net_pnl_pct") or -1e9))[:3]
+    held = [_buy_and_hold(r).get("net_pnl_pct") for r in results.values()]
+    held = [h for h in held if h is not None]
     summary = {
         "as_of": plan["as_of"],
         "run_id": plan["run_id"],
@@ -521,14 +523,23 @@ def report_step(
                 "model_id": r["model_id"],
                 "net_pnl_pct": r["metrics"].get("net_pnl_pct"),
                 "sharpe": r["metrics"].get("sharpe"),
+                "deflated_sharpe": r["metrics"].get("deflated_sharpe"),
                 "trades": r["metrics"].get("trades"),
+                "buy_and_hold_net_pnl_pct": _buy_and_hold(r).get("net_pnl_pct"),
             }
             for r in top
         ],
         "averages": {
             "net_pnl_pct": statistics.fmean(nets) if nets else None,
             "sharpe": _mean([r["metrics"].get("sharpe") for r in results.values()]),
+            "deflated_sharpe": _mean([r["metrics"].get("deflated_sharpe") for r in results.values()]),
             "trades": trades / len(results) if results else None,
+        },
+        # The market over the same out-of-sample bars, after costs: what holding each coin, or nothing, made.
+        "market": {
+            "buy_and_hold_avg_net_pnl_pct": statistics.fmean(held) if held else None,
+            "flat_net_pnl_pct": 0.0,
+            "per_symbol": {s: _buy_and_hold(r) for s, r in sorted(results.items())},
         },
         "metrics_scope": "out-of-sample, after fees, spread and slippage",
         "wall_time_s": wall_time_s,
@@ -549,9 +560,16 @@ def report_step(
             "as_of": plan["as_of"],
             "scope": "out-of-sample, after costs",
             "champions": published.get("roster", []),
+            "avg_buy_and_hold_pnl_pct": round(statistics.fmean(held), 4) if held else None,
+            "flat_pnl_pct": 0.0,
         },
     )
     return {"summary": summary_url, "report": report_url}
+
+
+def _buy_and_hold(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The coin's buy-and-hold over the model's OOS bars, as train_coin reported it (empty if absent)."""
+    return dict((result.get("benchmarks") or {}).get("buy_and_hold") or {})
 
 
 def _mean(values: Sequence[Any]) -> float | None:

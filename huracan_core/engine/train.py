@@ -286,7 +286,13 @@ def train_coin(
     )
     # Compare before writing: a re-run of this date may be rewriting the champion's own folder.
     comparison = compare_with_champion(
-        storage, ev, rf, model_id=model_id, hold_bars=config.engine.hold_bars, decision=decision
+        storage,
+        ev,
+        rf,
+        model_id=model_id,
+        hold_bars=config.engine.hold_bars,
+        decision=decision,
+        min_days=config.engine.comparison_min_days,
     )
     contents = bundle_contents(
         ev,
@@ -332,8 +338,12 @@ def train_coin(
                 "avg_trade_bps",
                 "fees_bps",
                 "turnover",
+                "probabilistic_sharpe",
+                "deflated_sharpe",
+                "trials",
             )
         },
+        "benchmarks": m.get("benchmarks"),
         "oos_window": {"first_bar": ev.oos_start_ms, "last_bar": ev.oos_end_ms},
         "last_train_end_ms": contents.config["last_train_end_ms"],
         "engine_errors": ev.engine_errors,

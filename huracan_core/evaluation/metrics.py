@@ -15,6 +15,10 @@ Definitions (n = bars, bpy = bars per year = bars_per_day(timeframe) * 365, cryp
 Per regime (bars grouped by their own regime; trades by the regime at their decision bar) the pnl
 figures are additive sums (100 * sum r). Per engine: each trade's gross / cost / net is attributed
 to engines in proportion to |weight| in its engine mix at entry.
+- probabilistic_sharpe (PSR, Bailey and Lopez de Prado 2012): the probability that the true per-bar
+  Sharpe ratio is above 0, given the estimate's sample size and the per-bar returns' skew and kurtosis;
+  deflated_sharpe (DSR, 2014): the same probability against the Sharpe ratio the best of `trials`
+  independent strategies without any edge would show by luck (see `expected_max_sharpe`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -63,6 +68,61 @@ def sortino_ratio(net: np.ndarray, bars_per_year: float) -> float | None:
     if down <= 1e-15:
         return None
     return float(np.mean(net)) / down * math.sqrt(bars_per_year)
+
+
+EULER_GAMMA = 0.5772156649015329
+_NORMAL = NormalDist()
+
+
+def expected_max_sharpe(trials: int, bars: int) -> float:
+    """Per-bar Sharpe ratio the best of `trials` independent no-edge strategies shows by luck, in expectation.
+
+    SR0 = sqrt(V) * ((1 - g) * Z(1 - 1/N) + g * Z(1 - 1/(N e))), g = Euler's constant (Bailey and Lopez de
+    Prado 2014). V, the variance of the trials' Sharpe estimates, is not observed here; under the null every
+    estimate over `bars` returns has variance 1 / (bars - 1), which is what is used. One trial: 0.
+    """
+    if trials <= 1 or bars < 3:
+        return 0.0
+    spread = math.sqrt(1.0 / (bars - 1))
+    z1 = _NORMAL.inv_cdf(1.0 - 1.0 / trials)
+    z2 = _NORMAL.inv_cdf(1.0 - 1.0 / (trials * math.e))
+    return spread * ((1.0 - EULER_GAMMA) * z1 + EULER_GAMMA * z2)
+
+
+def probabilistic_sharpe(net: np.ndarray, benchmark_sharpe: float = 0.0) -> float | None:
+    """P(true per-bar Sharpe > `benchmark_sharpe`) from per-bar returns (PSR); None when undefined.
+
+    PSR = Phi((SR - SR*) * sqrt(T - 1) / sqrt(1 - skew * SR + (kurtosis - 1) / 4 * SR^2)), SR per bar (not
+    annualised), kurtosis not in excess (3 for a normal). Flat bars count as zero returns: a strategy that
+    is mostly flat has fat-tailed per-bar returns, and the formula charges it for that.
+    """
+    net = np.asarray(net, dtype=np.float64)
+    t = net.size
+    if t < 3:
+        return None
+    sd = float(np.std(net))
+    if not math.isfinite(sd) or sd <= 1e-15:
+        return None
+    sr = float(np.mean(net)) / float(np.std(net, ddof=1))
+    z = (net - net.mean()) / sd
+    skew = float(np.mean(z**3))
+    kurt = float(np.mean(z**4))
+    spread = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
+    if not spread > 0:
+        return None
+    return _NORMAL.cdf((sr - benchmark_sharpe) * math.sqrt(t - 1) / math.sqrt(spread))
+
+
+def sharpe_significance(net: np.ndarray, trials: int) -> dict[str, Any]:
+    """PSR against 0 and DSR against the best of `trials` lucky strategies, for per-bar net returns."""
+    net = np.asarray(net, dtype=np.float64)
+    threshold = expected_max_sharpe(trials, net.size)
+    return {
+        "probabilistic_sharpe": _num(probabilistic_sharpe(net)),
+        "deflated_sharpe": _num(probabilistic_sharpe(net, threshold)),
+        "trials": int(trials),
+        "deflated_sharpe_threshold_per_bar": _num(threshold),
+    }
 
 
 def max_drawdown(net: np.ndarray) -> float:

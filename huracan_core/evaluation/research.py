@@ -28,7 +28,8 @@ from huracan_core.config import CostsConfig
 from huracan_core.costs import COST_COLUMNS, CostParams, FeeSchedule, bar_costs, fees_from_config
 from huracan_core.decision import DecisionSettings, decide, hold_until_horizon
 from huracan_core.evaluation.backtest import backtest
-from huracan_core.evaluation.metrics import compute_metrics
+from huracan_core.evaluation.benchmarks import market_benchmarks
+from huracan_core.evaluation.metrics import compute_metrics, sharpe_significance
 from huracan_core.evaluation.splits import Split, walk_forward_splits
 from huracan_core.exceptions import ConfigError, DataIntegrityError
 from huracan_core.features import DEFAULT_RECIPE, FeatureRecipe, build_features
@@ -142,6 +143,26 @@ def prior_gate(engines: Sequence[AlphaEngine], *, everywhere: bool = False) -> G
     """A gate without OOS evidence: each engine allowed in the regimes it declares (or in all of them)."""
     allowed = {e.name: {r: everywhere or r in e.regimes for r in REGIMES} for e in engines}
     return GateTable(allowed=allowed, stats={}, min_signals=0)
+
+
+def count_trials(gate: GateTable, states: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """How many choices were made on the data to reach this model: the deflated Sharpe ratio's N.
+
+    - gate cells: engine x regime cells with enough OOS signals for the gate to allow or refuse them;
+    - calibrated choices: each rule side's trade/abstain decision (2 per calibrated rule engine) and each
+      time bucket the seasonality engine judged (it picks the significant ones among them).
+    """
+    cells = sum(
+        1 for regimes in gate.stats.values() for cell in regimes.values() if cell["n"] >= gate.min_signals
+    )
+    choices = 0
+    for state in states.values():
+        if "long_active" in state:
+            choices += 2
+        for table in ("hour", "weekday"):
+            if table in state:
+                choices += sum(1 for periods in state[table]["periods"] if periods >= 2)
+    return {"gate_cells": cells, "calibrated_choices": choices, "total": max(1, cells + choices)}
 
 
 def training_frame(frame: pl.DataFrame, split: Split) -> pl.DataFrame:
@@ -303,6 +324,9 @@ def evaluate_walk_forward(
         engine_weights=weights,
     )
     metrics = compute_metrics(result.bars, result.trades, rf.timeframe)
+    metrics["benchmarks"] = market_benchmarks(
+        frame.slice(start, stop - start), cost_bps[start:stop], rf.timeframe
+    )
     final_names = [e.name for e in engines if e.name in signalled]
     final_gate = fit_gate_table(
         {name: evidence[name][start:stop] for name in final_names},
@@ -320,6 +344,9 @@ def evaluate_walk_forward(
         "decisions_traded": int((decisions.side != 0).sum()),
     }
     metrics["engines"] = final_gate.to_dict()
+    trials = count_trials(final_gate, states)
+    metrics["trial_breakdown"] = trials
+    metrics.update(sharpe_significance(result.bars["net"].to_numpy(), trials["total"]))
     if errors:
         metrics["engine_errors"] = errors
     return Evaluation(

@@ -67,7 +67,7 @@ def open_source(
         if variant == "planted_edge":
             from huracan_core.market.planted import PlantedEdgeSource
 
-            return PlantedEdgeSource(config.data.synthetic_seed)
+            return PlantedEdgeSource(config.data.synthetic_seed, drift_bps=config.data.synthetic_drift_bps)
         return SyntheticSource(config.data.synthetic_seed, no_edge=variant == "no_edge")
     if kind == "lake":
         return open_lake(config, lake)

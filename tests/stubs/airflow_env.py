@@ -98,6 +98,7 @@ def write_nightly_config(
                 "    min_net_pnl_pct: -100",
                 "    min_sharpe: -100",
                 "    max_drawdown_pct: 100",
+                "    min_deflated_sharpe: 0",
                 "",
             ]
         ),

@@ -18,7 +18,7 @@ from huracan_core.features import DEFAULT_RECIPE
 from huracan_core.models.bundle import load_bundle, save_bundle
 
 NOW = datetime(2026, 1, 16, 2, 0, tzinfo=UTC)
-GOOD = {"net_pnl_pct": 4.0, "sharpe": 2.0, "max_drawdown_pct": 3.0, "trades": 40, "hit_rate": 0.6}
+GOOD = {"net_pnl_pct": 4.0, "sharpe": 2.0, "max_drawdown_pct": 3.0, "trades": 40, "hit_rate": 0.6, "deflated_sharpe": 0.99}
 
 
 def make_bundle(storage: Storage, symbol: str, model_id: str, value: float) -> dict[str, Any]:
@@ -131,6 +131,8 @@ def test_a_challenger_the_champion_beat_on_the_same_bars_is_not_promoted(
         ({"sharpe": 0.1}, "Sharpe 0.10 < 0.5"),
         ({"sharpe": None}, "Sharpe n/a"),
         ({"max_drawdown_pct": 35.0}, "max drawdown +35.00% > 20%"),
+        ({"deflated_sharpe": 0.6, "trials": 120}, "deflated Sharpe 0.60 < 0.95 (120 trials)"),
+        ({"deflated_sharpe": None}, "deflated Sharpe n/a"),
     ],
 )
 def test_each_gate_refuses_with_its_reason(change: dict[str, Any], fragment: str) -> None:
