@@ -170,9 +170,16 @@ def latest_encoder_before(storage: Storage, model_id: str) -> str | None:
     return earlier[-1] if earlier else None
 
 
-def walk_forward_settings(config: HuracanConfig) -> WalkForwardSettings:
+def walk_forward_settings(config: HuracanConfig, *, folds: int | None = None) -> WalkForwardSettings:
+    """The walk-forward split, hold and gate settings from the `engine` config section.
+
+    The nightly Engine and `huracan backtest` both call this, so a backtest evaluates a coin the way the
+    Engine does; `folds` (the backtest's --folds flag) replaces engine.folds when given.
+    """
     return WalkForwardSettings(
-        n_folds=config.engine.folds, hold_bars=config.engine.hold_bars, min_signals=config.engine.min_signals
+        n_folds=config.engine.folds if folds is None else folds,
+        hold_bars=config.engine.hold_bars,
+        min_signals=config.engine.min_signals,
     )
 
 
