@@ -218,7 +218,7 @@ class HoldState:
             horizon = _check_horizon(data["horizon"])
             target = float(data["last_trade_target"])
             since = data["bars_since_trade"]
-        except (KeyError, TypeError, ConfigError) as exc:
+        except (KeyError, TypeError, ValueError, ConfigError) as exc:
             raise DataIntegrityError(f"hold state {dict(data)!r} is malformed: {exc}") from None
         valid_since = since is None or (
             isinstance(since, int) and not isinstance(since, bool) and 0 <= since <= horizon

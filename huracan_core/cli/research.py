@@ -121,7 +121,7 @@ def backtest_command(
                 rf, all_engines(), decision=DecisionSettings.from_config(cfg), settings=settings
             )
         except DataIntegrityError as exc:  # e.g. too few bars for the folds: this symbol only
-            skipped[symbol] = str(exc)
+            skipped[symbol] = str(exc).removeprefix(f"{symbol}: ")
             continue
         folder = out / symbol
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,9 @@
 """Training for the nightly Engine: the shared encoder over all coins, then each coin's model.
 
 The encoder learns only from bars before `encoder_cutoff_ms`, and every coin's out-of-sample test range
-starts after that moment, so no OOS bar was seen by any part of the model; for the same reason it is never
-warm-started from an encoder whose knowledge reaches past that cutoff (`pick_warm_start`). Each coin's 23 engines are
-then evaluated walk-forward (fees, spread and slippage in the loop) and saved as a verified bundle.
+starts after that moment, so no OOS bar was seen by any part of the model (nor is it warm-started from an
+encoder whose knowledge reaches past that cutoff: `pick_warm_start`). Each coin's 23 engines are then
+evaluated walk-forward (fees, spread and slippage in the loop) and saved as a verified bundle.
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def encoder_reach_ms(meta: Mapping[str, Any]) -> int | None:
 
 @dataclass(frozen=True)
 class WarmStart:
-    """The earlier encoder a run starts from, or why it starts from scratch (plain data for the step)."""
+    """The earlier encoder a run starts from, or which one it did not use and why."""
 
     init: tuple[dict[str, torch.Tensor], list[str]] | None  # (encoder state, its coins) for train_encoder
     source: str | None  # the encoder folder the weights come from

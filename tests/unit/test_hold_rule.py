@@ -69,6 +69,7 @@ def test_invalid_horizons_are_refused_by_both_forms_with_the_same_error(horizon:
         {"horizon": 3, "last_trade_target": float("nan"), "bars_since_trade": 1},
         {"horizon": 3, "last_trade_target": 0.5, "bars_since_trade": 4},
         {"horizon": 3, "last_trade_target": 0.5, "bars_since_trade": "1"},
+        {"horizon": 3, "last_trade_target": "half", "bars_since_trade": 1},
     ],
 )
 def test_a_malformed_saved_state_is_refused_rather_than_guessed(data: dict[str, Any]) -> None:
