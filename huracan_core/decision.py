@@ -6,10 +6,12 @@
   (spread_bps is the half spread paid per fill) <= spread_threshold_bps;
 - side = sign(combined_edge_bps); size = max_position * (min_size + (1 - min_size) * confidence),
   so size grows linearly with confidence from min_size (confidence 0) to max_position (confidence 1).
+`hold_until_horizon` turns decisions into target positions; `HoldState` is its bar-by-bar twin for live.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,20 +135,97 @@ def decide(
     return Decision(side=side, size=size, expected_net_edge_bps=net, reason=reason)
 
 
+def _check_horizon(horizon: Any) -> int:
+    """The hold horizon as an int, or `ConfigError` (a bad horizon is a setting to fix, not data)."""
+    try:
+        whole = int(horizon)
+    except (TypeError, ValueError):
+        whole = None
+    if whole is None or isinstance(horizon, bool) or whole != horizon or whole < 1:
+        raise ConfigError(f"horizon={horizon!r} must be an integer >= 1 bar")
+    return whole
+
+
+def _held(bars_since_trade: Any, horizon: int) -> Any:
+    """Whether a TRADE decision `bars_since_trade` bars ago (0: this bar) still sets the target."""
+    return bars_since_trade < horizon
+
+
 def hold_until_horizon(decisions: Decision, horizon: int) -> np.ndarray:
     """Target position per bar from decisions: each TRADE decision is held for `horizon` bars.
 
-    A decision at bar t (close) sets the target side * size for bars t .. t+horizon-1, so the backtest
+    The hold rule (the one definition; `HoldState` applies it bar by bar for live trading):
+    a decision at bar t (close) sets the target side * size for bars t .. t+horizon-1, so the backtest
     holds it from t+1's open to t+1+horizon's open (the label's exit). A later TRADE decision replaces
     it at once: same side extends the hold (and resizes), the other side reverses. No-trade bars do not
-    close a position early; it runs until its horizon ends.
+    close a position early; it runs until its horizon ends. Before the first TRADE decision the target is 0.
     """
-    if int(horizon) != horizon or horizon < 1:
-        raise ConfigError(f"horizon={horizon!r} must be an integer >= 1 bar")
+    horizon = _check_horizon(horizon)
     n = len(decisions)
     idx = np.arange(n)
     traded = decisions.side != 0
     last = np.maximum.accumulate(np.where(traded, idx, -1))
-    live = (last >= 0) & (idx - last < horizon)
+    live = (last >= 0) & _held(idx - last, horizon)
     src = np.maximum(last, 0)
     return np.where(live, decisions.side[src] * decisions.size[src], 0.0)
+
+
+@dataclass
+class HoldState:
+    """`hold_until_horizon` one bar at a time, for Hamilton: same rule, same targets, restartable.
+
+    Feed each bar's decision to `step` in bar order; it returns exactly what `hold_until_horizon` gives at
+    that bar. `to_dict` / `from_dict` carry the state as plain JSON-able data so a restarted service goes
+    on where it stopped (it must then step the bars it missed, in order, before trading again).
+    """
+
+    horizon: int
+    # side * size of the latest TRADE decision (0.0 before any).
+    last_trade_target: float = 0.0
+    # Bars since that decision (0: the last stepped bar); None before any; capped at `horizon` (expired).
+    bars_since_trade: int | None = None
+
+    def __post_init__(self) -> None:
+        self.horizon = _check_horizon(self.horizon)
+
+    @property
+    def target(self) -> float:
+        """The target position of the last stepped bar (0.0 when nothing is held)."""
+        if self.bars_since_trade is None or not _held(self.bars_since_trade, self.horizon):
+            return 0.0
+        return self.last_trade_target
+
+    def step(self, side: int, size: float) -> float:
+        """Apply one bar's decision (side -1/0/+1, size) and return that bar's target position."""
+        if side != 0:
+            self.last_trade_target = float(side * size)
+            self.bars_since_trade = 0
+        elif self.bars_since_trade is not None:
+            self.bars_since_trade = min(self.bars_since_trade + 1, self.horizon)
+        return self.target
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "horizon": self.horizon,
+            "last_trade_target": self.last_trade_target,
+            "bars_since_trade": self.bars_since_trade,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HoldState:
+        """The state `to_dict` wrote; a malformed one is `DataIntegrityError` (do not trade on a guess)."""
+        try:
+            horizon = _check_horizon(data["horizon"])
+            target = float(data["last_trade_target"])
+            since = data["bars_since_trade"]
+        except (KeyError, TypeError, ValueError, ConfigError) as exc:
+            raise DataIntegrityError(f"hold state {dict(data)!r} is malformed: {exc}") from None
+        valid_since = since is None or (
+            isinstance(since, int) and not isinstance(since, bool) and 0 <= since <= horizon
+        )
+        if not (np.isfinite(target) and valid_since):
+            raise DataIntegrityError(
+                f"hold state {dict(data)!r} is malformed: last_trade_target must be finite and "
+                f"bars_since_trade null or an integer in 0..{horizon}"
+            )
+        return cls(horizon=horizon, last_trade_target=target, bars_since_trade=since)

@@ -7,6 +7,7 @@ same library functions the engine calls; this module only loads, formats and wri
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -79,58 +80,83 @@ def backtest_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for metrics.json and trades.parquet.")] = Path(
         "backtest_out"
     ),
-    folds: Annotated[int, typer.Option("--folds", help="Walk-forward folds.")] = 4,
+    folds: Annotated[
+        int | None, typer.Option("--folds", min=1, help="Walk-forward folds (default: engine.folds).")
+    ] = None,
     plot: Annotated[bool, typer.Option("--plot", help="Also write an equity and drawdown PNG.")] = False,
 ) -> None:
-    """Walk-forward, out-of-sample backtest of the 21 rule engines through the combiner and the decision."""
+    """Walk-forward, out-of-sample backtest of all 23 alpha engines (the 21 rules, XGBoost on the features and
+    the neural engine, here with its own per-coin encoder) through the combiner and the decision.
+
+    Folds, hold and regime gate follow engine.folds, engine.hold_bars and engine.min_signals, as in the Engine.
+
+    Exits with code 1, writing nothing, when no symbol could be evaluated.
+    """
     from huracan_core.alphas.registry import all_engines
     from huracan_core.decision import DecisionSettings
-    from huracan_core.evaluation.research import (
-        REFERENCE_CLOSES,
-        WalkForwardSettings,
-        build_research_frame,
-        evaluate_walk_forward,
-    )
+    from huracan_core.engine.train import walk_forward_settings
+    from huracan_core.evaluation.research import REFERENCE_CLOSES, build_research_frame, evaluate_walk_forward
+    from huracan_core.exceptions import DataIntegrityError
     from huracan_core.features.cross_section import cross_sectional_ranks
 
     cfg = config_from(config, source=source, lake=lake, symbols=symbols, timeframe=timeframe)
+    settings = walk_forward_settings(cfg, folds=folds)
     names, candles, skipped = _load(cfg, days, end)
     refs = {s: candles[s] for s in REFERENCE_CLOSES if s in candles}
     ranks = cross_sectional_ranks({s: candles[s] for s in names if s in candles})  # null below 5 coins
-    out.mkdir(parents=True, exist_ok=True)
     table = Table(title=f"Out-of-sample backtest after costs ({cfg.general.timeframe})")
     for column in ("symbol", "net %", "gross %", "sharpe", "max DD %", "trades", "hit %", "costs bps"):
         table.add_column(column, justify="right" if column != "symbol" else "left")
-    summary: dict[str, object] = {"config_hash": cfg.config_hash(), "symbols": {}, "skipped": skipped}
+    evaluated: dict[str, dict[str, object]] = {}
     for symbol in names:
         if symbol not in candles:
-            err_console.print(f"⚠️ {symbol}: {skipped.get(symbol, 'no candles')}")
+            skipped.setdefault(symbol, "no candles")
             continue
         rf = build_research_frame(
             candles[symbol], symbol, cfg.general.timeframe, refs=refs, cost_config=cfg.costs,
             extra_columns=ranks[symbol],
         )
-        ev = evaluate_walk_forward(
-            rf, all_engines(), decision=DecisionSettings.from_config(cfg), settings=WalkForwardSettings(n_folds=folds)
-        )
+        try:
+            ev = evaluate_walk_forward(
+                rf, all_engines(), decision=DecisionSettings.from_config(cfg), settings=settings
+            )
+        except DataIntegrityError as exc:  # e.g. too few bars for the folds: this symbol only
+            skipped[symbol] = str(exc).removeprefix(f"{symbol}: ")
+            continue
         folder = out / symbol
-        folder.mkdir(exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         metrics = {"symbol": symbol, "timeframe": cfg.general.timeframe, "config_hash": cfg.config_hash(),
-                   "recipe_hash": rf.recipe.hash(), **ev.metrics}
+                   "recipe_hash": rf.recipe.hash(), "settings": asdict(settings), **ev.metrics}
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
         ev.trades.write_parquet(folder / "trades.parquet")
         if plot:
             _plot(ev.bars, symbol, folder / "equity.png")
         m = ev.metrics
-        summary["symbols"][symbol] = {k: m.get(k) for k in ("net_pnl_pct", "sharpe", "trades", "max_drawdown_pct")}  # type: ignore[index]
+        evaluated[symbol] = {k: m.get(k) for k in ("net_pnl_pct", "sharpe", "trades", "max_drawdown_pct")}
         table.add_row(
             symbol, _fmt(m.get("net_pnl_pct")), _fmt(m.get("gross_pnl_pct")), _fmt(m.get("sharpe")),
             _fmt(m.get("max_drawdown_pct")), str(m.get("trades", 0)), _fmt(_pct(m.get("hit_rate"))),
             _fmt(m.get("fees_bps")),
         )
+    if not evaluated:
+        err_console.print(
+            f"❌ No symbol could be evaluated ({len(names)} requested); nothing was written.", highlight=False
+        )
+        _print_skipped(skipped)
+        raise typer.Exit(1)
+    summary = {"config_hash": cfg.config_hash(), "settings": asdict(settings), "symbols": evaluated,
+               "skipped": skipped}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     console.print(table)
+    if skipped:
+        err_console.print(f"Skipped {len(skipped)} of {len(names)} symbols:", highlight=False)
+        _print_skipped(skipped)
     console.print(f"Written to {out.resolve()} (metrics.json and trades.parquet per symbol).", highlight=False)
+
+
+def _print_skipped(skipped: dict[str, str]) -> None:
+    for symbol, reason in skipped.items():
+        err_console.print(f"⚠️ {symbol}: {reason}", highlight=False, markup=False)
 
 
 @friendly_errors

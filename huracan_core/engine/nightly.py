@@ -229,11 +229,14 @@ def encoder_step(
     candles: dict[str, Any],
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train the shared encoder on every usable coin (warm-started from the last one) and save it."""
+    """Train the shared encoder on every usable coin and save it.
+
+    It is warm-started from the last encoder unless that one learned from bars after today's cutoff (it
+    would have seen today's out-of-sample bars); the refusal is logged and recorded in the encoder's meta.
+    """
     from huracan_core.engine.train import (
         encoder_cutoff_ms,
-        latest_encoder_before,
-        load_encoder,
+        pick_warm_start,
         save_encoder,
         train_shared_encoder,
     )
@@ -247,25 +250,30 @@ def encoder_step(
         return {"encoder_key": None, "reason": "no usable coin"}
     frames = research_frames(config, symbols, moment, universe=symbols)
     cutoff = encoder_cutoff_ms(plan["window"]["start_ms"], plan["window"]["end_ms"])
-    init = None
-    previous = latest_encoder_before(storage, plan["run_id"])
-    if previous is not None:
-        try:
-            encoder, meta = load_encoder(storage, previous)
-            init = (
-                {f"encoder.{k}": v for k, v in encoder.state_dict().items()},
-                list(meta.get("symbols", [])),
-            )
-        except Exception as exc:  # a broken old encoder means a cold start, never a failed night
-            log.warning("Could not warm-start from %s (%s); training the encoder from scratch", previous, exc)
+    warm = pick_warm_start(storage, plan["run_id"], cutoff)
+    if warm.refused is not None:
+        log.warning(
+            "Not warm-starting from %s: %s; training the encoder from scratch",
+            warm.refused["from"],
+            warm.refused["reason"],
+        )
     device = str(pick_device(config.engine.device))
     log.info("Training the shared encoder on %d coins (%s)...", len(frames), device)
-    result = train_shared_encoder(frames, cutoff_ms=cutoff, seed=config.engine.seed, device=device, init=init)
+    result = train_shared_encoder(
+        frames, cutoff_ms=cutoff, seed=config.engine.seed, device=device, init=warm.init
+    )
     key = save_encoder(
         storage,
         plan["run_id"],
         result,
-        {"as_of": plan["as_of"], "symbols": sorted(frames), "warm_start_from": previous, "device": device},
+        {
+            "as_of": plan["as_of"],
+            "symbols": sorted(frames),
+            "warm_start_from": warm.source,
+            "warm_start_refused": warm.refused,
+            "device": device,
+        },
+        inherited_reach_ms=warm.reach_ms if warm.source is not None else None,
     )
     log.info(
         "Shared encoder trained: %.0f windows/s, %d epochs%s.",
@@ -277,7 +285,8 @@ def encoder_step(
         "encoder_key": key,
         "windows_per_second": result.windows_per_second,
         "columns": len(result.columns),
-        "warm_start_from": previous,
+        "warm_start_from": warm.source,
+        "warm_start_refused": warm.refused,
     }
 
 
@@ -293,7 +302,7 @@ def train_batch(
 
     Returns {symbol: summary} or {symbol: {"error": reason}}; one coin failing never stops the others.
     """
-    from huracan_core.engine.train import load_encoder, train_batch_heads, train_coin
+    from huracan_core.engine.train import encoder_reach_ms, load_encoder, train_batch_heads, train_coin
     from huracan_core.models.device import pick_device
 
     config = load_step_config(config_path, overrides)
@@ -305,6 +314,8 @@ def train_batch(
     encoder, meta = (None, {})
     if encoder_key:
         encoder, meta = load_encoder(storage, encoder_key)
+    # Out-of-sample tests start after everything the encoder knows (its cutoff, or what it inherited).
+    seen_until = encoder_reach_ms(meta)
     window = _window(config, moment)
     data_window = {
         "as_of": moment.isoformat(),
@@ -324,7 +335,7 @@ def train_batch(
                 config,
                 encoder=encoder,
                 columns=meta["columns"],
-                cutoff_ms=meta.get("cutoff_ms"),
+                cutoff_ms=seen_until,
                 device=device,
             )
         except (DataIntegrityError, ValueError, RuntimeError) as exc:  # each coin then fits its own head
@@ -343,7 +354,7 @@ def train_batch(
                 model_id=model_id,
                 encoder=encoder,
                 columns=meta.get("columns"),
-                cutoff_ms=meta.get("cutoff_ms"),
+                cutoff_ms=seen_until,
                 encoder_key=encoder_key,
                 data_window=data_window,
                 pretrained_heads=heads.get(symbol),

@@ -1,8 +1,9 @@
 """Training for the nightly Engine: the shared encoder over all coins, then each coin's model.
 
 The encoder learns only from bars before `encoder_cutoff_ms`, and every coin's out-of-sample test range
-starts after that moment, so no OOS bar was seen by any part of the model. Each coin's 23 engines are
-then evaluated walk-forward (fees, spread and slippage in the loop) and saved as a verified bundle.
+starts after that moment, so no OOS bar was seen by any part of the model (nor is it warm-started from an
+encoder whose knowledge reaches past that cutoff: `pick_warm_start`). Each coin's 23 engines are then
+evaluated walk-forward (fees, spread and slippage in the loop) and saved as a verified bundle.
 """
 
 from __future__ import annotations
@@ -132,11 +133,23 @@ def train_shared_encoder(
 
 
 def save_encoder(
-    storage: Storage, model_id: str, result: SharedEncoderResult, meta: Mapping[str, Any]
+    storage: Storage,
+    model_id: str,
+    result: SharedEncoderResult,
+    meta: Mapping[str, Any],
+    *,
+    inherited_reach_ms: int | None = None,
 ) -> str:
-    """Write the encoder (safetensors + JSON, no pickle) under encoders/<model_id>/; returns its folder key."""
+    """Write the encoder (safetensors + JSON, no pickle) under encoders/<model_id>/; returns its folder key.
+
+    `data_seen_until_ms` records how far its knowledge reaches: its own cutoff, or later when it was
+    warm-started from an encoder that reached further (`inherited_reach_ms`, the warm start's reach).
+    """
     from safetensors.torch import save
 
+    reach = result.cutoff_ms
+    if result.warm_started and inherited_reach_ms is not None:
+        reach = max(reach, int(inherited_reach_ms))
     folder = paths.encoder_dir(model_id)
     state = {k: v.detach().cpu().contiguous() for k, v in result.encoder.state_dict().items()}
     storage.write_bytes(f"{folder}/{ENCODER_FILE}", save(state))
@@ -146,6 +159,7 @@ def save_encoder(
             "encoder_config": result.encoder.config.to_dict(),
             "columns": result.columns,
             "cutoff_ms": result.cutoff_ms,
+            "data_seen_until_ms": reach,
             "windows_per_second": result.windows_per_second,
             "epochs": result.epochs,
             "warm_started": result.warm_started,
@@ -171,9 +185,68 @@ def latest_encoder_before(storage: Storage, model_id: str) -> str | None:
     return earlier[-1] if earlier else None
 
 
-def walk_forward_settings(config: HuracanConfig) -> WalkForwardSettings:
+def encoder_reach_ms(meta: Mapping[str, Any]) -> int | None:
+    """The latest moment an encoder's weights know of (its labels end before it), inherited reach included.
+
+    Encoders saved before `data_seen_until_ms` was recorded only know their own `cutoff_ms` as far as
+    their meta tells; None when the meta says neither.
+    """
+    value = meta.get("data_seen_until_ms", meta.get("cutoff_ms"))
+    return None if value is None else int(value)
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """The earlier encoder a run starts from, or which one it did not use and why."""
+
+    init: tuple[dict[str, torch.Tensor], list[str]] | None  # (encoder state, its coins) for train_encoder
+    source: str | None  # the encoder folder the weights come from
+    reach_ms: int | None  # how far that encoder's knowledge reaches (`encoder_reach_ms`)
+    refused: dict[str, str] | None  # {"from": folder, "reason": ...} when an earlier encoder was not used
+
+
+def pick_warm_start(storage: Storage, model_id: str, cutoff_ms: int) -> WarmStart:
+    """The newest earlier encoder, unless it cannot be loaded or learned from bars at or after `cutoff_ms`.
+
+    Every coin's out-of-sample test range starts after today's cutoff; an encoder whose knowledge reaches
+    past it (a longer `engine.lookback_days` than the night before, an as-of jump) has seen those bars, and
+    its weights would carry them into today's model. Such a run trains the encoder from scratch.
+    """
+    from huracan_core.market.candles import format_ms
+
+    previous = latest_encoder_before(storage, model_id)
+    if previous is None:
+        return WarmStart(init=None, source=None, reach_ms=None, refused=None)
+
+    def refuse(reason: str, reach: int | None = None) -> WarmStart:
+        return WarmStart(init=None, source=None, reach_ms=reach, refused={"from": previous, "reason": reason})
+
+    try:
+        encoder, meta = load_encoder(storage, previous)
+    except Exception as exc:  # a broken old encoder means a cold start, never a failed night
+        return refuse(f"it could not be loaded ({exc})")
+    reach = encoder_reach_ms(meta)
+    if reach is None:
+        return refuse("its meta does not say which bars it learned from")
+    if reach > cutoff_ms:
+        return refuse(
+            f"it learned from bars up to {format_ms(reach)}, after today's cutoff {format_ms(cutoff_ms)}",
+            reach,
+        )
+    init = ({f"encoder.{k}": v for k, v in encoder.state_dict().items()}, list(meta.get("symbols", [])))
+    return WarmStart(init=init, source=previous, reach_ms=reach, refused=None)
+
+
+def walk_forward_settings(config: HuracanConfig, *, folds: int | None = None) -> WalkForwardSettings:
+    """The walk-forward split, hold and gate settings from the `engine` config section.
+
+    The nightly Engine and `huracan backtest` both call this, so a backtest evaluates a coin the way the
+    Engine does; `folds` (the backtest's --folds flag) replaces engine.folds when given.
+    """
     return WalkForwardSettings(
-        n_folds=config.engine.folds, hold_bars=config.engine.hold_bars, min_signals=config.engine.min_signals
+        n_folds=config.engine.folds if folds is None else folds,
+        hold_bars=config.engine.hold_bars,
+        min_signals=config.engine.min_signals,
     )
 
 

@@ -110,3 +110,47 @@ def test_lookahead_command_exits_zero_when_clean() -> None:
     )
     assert result.exit_code == 0, result.output
     assert "no lookahead" in result.output
+
+
+def test_backtest_command_evaluates_with_the_engine_settings_from_config_and_lists_skipped_symbols(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HURACAN__ENGINE__HOLD_BARS", "4")
+    monkeypatch.setenv("HURACAN__ENGINE__MIN_SIGNALS", "12")
+    monkeypatch.setenv("HURACAN__ENGINE__FOLDS", "3")  # no --folds: engine.folds applies
+    out = tmp_path / "bt"
+    result = CliRunner().invoke(
+        app,
+        ["backtest", "--source", "synthetic", "--symbols", "SOLUSDT,RAREUSDT", "--days", "20", "--end",
+         "2026-01-01", "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "SOLUSDT/metrics.json").read_text())
+    used = metrics["settings"]
+    assert (used["hold_bars"], used["min_signals"], used["n_folds"]) == (4, 12, 3)
+    assert metrics["oos"]["folds"] == 3
+    assert metrics["engines"]["min_signals"] == 12
+    # A trade that ends flat (no new trade at its exit) was closed by its horizon, so it lasted at least
+    # hold_bars bars, exactly hold_bars when no later decision extended it: 4 here, never under 8 bars.
+    trades = pl.read_parquet(out / "SOLUSDT/trades.parquet")
+    by_horizon = trades.filter(~pl.col("exit_bar").is_in(trades["entry_bar"].implode()))
+    assert by_horizon.height and by_horizon["bars_held"].min() == 4
+    # RAREUSDT's volume fails the data gate: named with its reason, the run still succeeds.
+    assert "RAREUSDT: Low volume" in result.output
+    assert json.loads((out / "summary.json").read_text())["skipped"] == {"RAREUSDT": "Low volume. Skipped."}
+
+
+def test_backtest_command_fails_naming_each_reason_when_no_symbol_can_be_evaluated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HURACAN__DATA__GATES__MIN_MEDIAN_QUOTE_VOLUME", "1e15")
+    out = tmp_path / "bt"
+    result = CliRunner().invoke(
+        app,
+        ["backtest", "--source", "synthetic", "--symbols", "SOLUSDT,ETHUSDT", "--days", "10", "--end",
+         "2026-01-01", "--out", str(out)],
+    )
+    assert result.exit_code == 1, result.output
+    assert "SOLUSDT: Low volume" in result.output and "ETHUSDT: Low volume" in result.output
+    assert "Written to" not in result.output
+    assert not out.exists()
