@@ -274,16 +274,18 @@ def analyse_symbol(
 ) -> LookaheadReport:
     """Cut the data at `n_cuts` points in its second half (truncation and noise) and report every leak.
 
-    `states` default to `early_states` (fitted on the first 40% of bars, before every cut); pass
-    `firing_states(...)` of them to check every rule engine's voting path too.
+    `states` default to `firing_states` of `early_states` (fitted on the first 40% of bars, before every
+    cut, then every rule side switched on), so every rule engine's voting path is checked even where the
+    data left its calibration inactive; pass fitted states to check only what the data activated.
     """
     refs = dict(refs or {})
     errors: dict[str, str] = {}
     if states is None:
-        states, errors = early_states(
+        fitted, errors = early_states(
             candles, symbol, timeframe, engines=engines, refs=refs, recipe=recipe,
             cost_config=cost_config, extra_columns=extra_columns,
         )  # fmt: skip
+        states = firing_states(engines, fitted)
     fixed = states
     n = candles.height
     cuts = sorted({int(x) for x in np.linspace(int(n * 0.5), n - 2, n_cuts)})
