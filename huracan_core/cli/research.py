@@ -30,7 +30,9 @@ from huracan_core.cli.common import (
 from huracan_core.config import HuracanConfig
 from huracan_core.timeframe import timeframe_ms
 
-DaysOpt = Annotated[int | None, typer.Option("--days", help="Days of history (default: engine.lookback_days).")]
+DaysOpt = Annotated[
+    int | None, typer.Option("--days", help="Days of history (default: engine.lookback_days).")
+]
 EndOpt = Annotated[
     str | None,
     typer.Option("--end", help="Last bar (UTC date/time); default: the newest bar of a lake, else now."),
@@ -105,15 +107,22 @@ def backtest_command(
     refs = {s: candles[s] for s in REFERENCE_CLOSES if s in candles}
     ranks = cross_sectional_ranks({s: candles[s] for s in names if s in candles})  # null below 5 coins
     table = Table(title=f"Out-of-sample backtest after costs ({cfg.general.timeframe})")
-    for column in ("symbol", "net %", "gross %", "sharpe", "max DD %", "trades", "hit %", "costs bps"):
+    columns = ("symbol", "net %", "gross %", "sharpe", "DSR", "max DD %", "trades", "hit %", "costs bps",
+               "B&H %", "B&H DD %")  # fmt: skip
+    for column in columns:
         table.add_column(column, justify="right" if column != "symbol" else "left")
+    table.caption = "B&H: buy-and-hold over the same bars (one round trip of costs). Flat: 0.00."
     evaluated: dict[str, dict[str, object]] = {}
     for symbol in names:
         if symbol not in candles:
             skipped.setdefault(symbol, "no candles")
             continue
         rf = build_research_frame(
-            candles[symbol], symbol, cfg.general.timeframe, refs=refs, cost_config=cfg.costs,
+            candles[symbol],
+            symbol,
+            cfg.general.timeframe,
+            refs=refs,
+            cost_config=cfg.costs,
             extra_columns=ranks[symbol],
         )
         try:
@@ -125,18 +134,42 @@ def backtest_command(
             continue
         folder = out / symbol
         folder.mkdir(parents=True, exist_ok=True)
-        metrics = {"symbol": symbol, "timeframe": cfg.general.timeframe, "config_hash": cfg.config_hash(),
-                   "recipe_hash": rf.recipe.hash(), "settings": asdict(settings), **ev.metrics}
+        metrics = {
+            "symbol": symbol,
+            "timeframe": cfg.general.timeframe,
+            "config_hash": cfg.config_hash(),
+            "recipe_hash": rf.recipe.hash(),
+            "settings": asdict(settings),
+            **ev.metrics,
+        }
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
         ev.trades.write_parquet(folder / "trades.parquet")
         if plot:
             _plot(ev.bars, symbol, folder / "equity.png")
         m = ev.metrics
-        evaluated[symbol] = {k: m.get(k) for k in ("net_pnl_pct", "sharpe", "trades", "max_drawdown_pct")}
+        keys = (
+            "net_pnl_pct",
+            "sharpe",
+            "deflated_sharpe",
+            "trials",
+            "trades",
+            "max_drawdown_pct",
+            "benchmarks",
+        )
+        evaluated[symbol] = {k: m.get(k) for k in keys}
+        held = m["benchmarks"]["buy_and_hold"]
         table.add_row(
-            symbol, _fmt(m.get("net_pnl_pct")), _fmt(m.get("gross_pnl_pct")), _fmt(m.get("sharpe")),
-            _fmt(m.get("max_drawdown_pct")), str(m.get("trades", 0)), _fmt(_pct(m.get("hit_rate"))),
+            symbol,
+            _fmt(m.get("net_pnl_pct")),
+            _fmt(m.get("gross_pnl_pct")),
+            _fmt(m.get("sharpe")),
+            _fmt(m.get("deflated_sharpe")),
+            _fmt(m.get("max_drawdown_pct")),
+            str(m.get("trades", 0)),
+            _fmt(_pct(m.get("hit_rate"))),
             _fmt(m.get("fees_bps")),
+            _fmt(held.get("net_pnl_pct")),
+            _fmt(held.get("max_drawdown_pct")),
         )
     if not evaluated:
         err_console.print(
@@ -144,14 +177,20 @@ def backtest_command(
         )
         _print_skipped(skipped)
         raise typer.Exit(1)
-    summary = {"config_hash": cfg.config_hash(), "settings": asdict(settings), "symbols": evaluated,
-               "skipped": skipped}
+    summary = {
+        "config_hash": cfg.config_hash(),
+        "settings": asdict(settings),
+        "symbols": evaluated,
+        "skipped": skipped,
+    }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     console.print(table)
     if skipped:
         err_console.print(f"Skipped {len(skipped)} of {len(names)} symbols:", highlight=False)
         _print_skipped(skipped)
-    console.print(f"Written to {out.resolve()} (metrics.json and trades.parquet per symbol).", highlight=False)
+    console.print(
+        f"Written to {out.resolve()} (metrics.json and trades.parquet per symbol).", highlight=False
+    )
 
 
 def _print_skipped(skipped: dict[str, str]) -> None:
@@ -200,19 +239,36 @@ def lookahead_command(
         engines = all_engines()
         # No funding data reaches the pipeline yet: a probe rate lets the funding engine's path be checked.
         extra = ranks[symbol].join(
-            probe_funding_rates(candles[symbol]["timestamp"]), on="timestamp", how="left", maintain_order="left"
+            probe_funding_rates(candles[symbol]["timestamp"]),
+            on="timestamp",
+            how="left",
+            maintain_order="left",
         )
         fitted, fit_errors = early_states(
-            candles[symbol], symbol, cfg.general.timeframe, engines=engines, refs=refs,
-            cost_config=cfg.costs, extra_columns=extra,
+            candles[symbol],
+            symbol,
+            cfg.general.timeframe,
+            engines=engines,
+            refs=refs,
+            cost_config=cfg.costs,
+            extra_columns=extra,
         )
         report = analyse_symbol(
-            candles[symbol], symbol, cfg.general.timeframe, refs=refs, engines=engines,
-            decision=DecisionSettings.from_config(cfg), n_cuts=cuts, cost_config=cfg.costs,
-            states=firing_states(engines, fitted), extra_columns=extra,
+            candles[symbol],
+            symbol,
+            cfg.general.timeframe,
+            refs=refs,
+            engines=engines,
+            decision=DecisionSettings.from_config(cfg),
+            n_cuts=cuts,
+            cost_config=cfg.costs,
+            states=firing_states(engines, fitted),
+            extra_columns=extra,
         )
         for name, message in {**report.engine_errors, **fit_errors}.items():
-            err_console.print(f"⚠️ {symbol}: engine {name} not checked: {message}", highlight=False, markup=False)
+            err_console.print(
+                f"⚠️ {symbol}: engine {name} not checked: {message}", highlight=False, markup=False
+            )
         silent = [e.name for e in engines if report.fired.get(e.name, 0) == 0]
         fired = f"{len(engines) - len(silent)} of {len(engines)} engines fired" + (
             f" (silent: {', '.join(silent)})" if silent else ""
@@ -224,11 +280,14 @@ def lookahead_command(
             )
             continue
         found += len(report.leaks)
-        console.print(f"❌ {symbol}: {len(report.leaking_columns())} columns read the future; {fired}", highlight=False)
+        console.print(
+            f"❌ {symbol}: {len(report.leaking_columns())} columns read the future; {fired}", highlight=False
+        )
         for leak in report.leaks:
             console.print(
                 f"   {leak.name}: {leak.check} at cut {format_ms(leak.cut)}, first differs at {format_ms(leak.first_diff)}",
-                highlight=False, markup=False,
+                highlight=False,
+                markup=False,
             )
     if found:
         raise typer.Exit(1)

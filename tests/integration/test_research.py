@@ -154,3 +154,27 @@ def test_backtest_command_fails_naming_each_reason_when_no_symbol_can_be_evaluat
     assert "SOLUSDT: Low volume" in result.output and "ETHUSDT: Low volume" in result.output
     assert "Written to" not in result.output
     assert not out.exists()
+
+
+def test_every_backtest_result_stands_beside_buy_and_hold_and_flat_with_its_deflated_sharpe(tmp_path: Path) -> None:
+    out = tmp_path / "bt"
+    result = CliRunner().invoke(
+        app,
+        ["backtest", "--source", "synthetic", "--symbols", "SOLUSDT", "--days", "30", "--end", "2026-01-01",
+         "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "DSR" in result.output and "B&H" in result.output
+    metrics = json.loads((out / "SOLUSDT/metrics.json").read_text())
+    held, flat = metrics["benchmarks"]["buy_and_hold"], metrics["benchmarks"]["flat"]
+    assert flat["net_pnl_pct"] == 0.0 and flat["trades"] == 0 and flat["max_drawdown_pct"] == 0.0
+    # Buy-and-hold over the same OOS bars: in at the first OOS bar's next open, out at the last bar's open.
+    first, last = metrics["oos"]["first_bar"], metrics["oos"]["last_bar"]
+    candles = SyntheticSource(seed=7).fetch("SOLUSDT", "15m", first, last + 1)
+    opens = candles["open"].to_numpy()
+    assert held["trades"] == 1
+    assert held["gross_pnl_pct"] == pytest.approx((opens[-1] / opens[1] - 1) * 100, rel=1e-6)
+    assert 0 < held["gross_pnl_pct"] - held["net_pnl_pct"] < 1.0  # one round trip of costs, no more
+    breakdown = metrics["trial_breakdown"]
+    assert metrics["trials"] == breakdown["total"] == breakdown["gate_cells"] + breakdown["calibrated_choices"]
+    assert breakdown["calibrated_choices"] >= 2 * 21  # every rule engine's two sides were judged on data

@@ -131,7 +131,7 @@ def test_a_challenger_the_champion_beat_on_the_same_bars_is_not_promoted(
         ({"sharpe": 0.1}, "Sharpe 0.10 < 0.5"),
         ({"sharpe": None}, "Sharpe n/a"),
         ({"max_drawdown_pct": 35.0}, "max drawdown +35.00% > 20%"),
-        ({"deflated_sharpe": 0.6, "trials": 120}, "deflated Sharpe 0.60 < 0.95 (120 trials)"),
+        ({"deflated_sharpe": 0.3, "trials": 120}, "deflated Sharpe 0.30 < 0.5 (120 trials)"),
         ({"deflated_sharpe": None}, "deflated Sharpe n/a"),
     ],
 )
