@@ -14,6 +14,7 @@ from typing import Annotated
 
 import polars as pl
 import typer
+from rich import box
 from rich.table import Table
 
 from huracan_core.cli.common import (
@@ -106,12 +107,17 @@ def backtest_command(
     names, candles, skipped = _load(cfg, days, end)
     refs = {s: candles[s] for s in REFERENCE_CLOSES if s in candles}
     ranks = cross_sectional_ranks({s: candles[s] for s in names if s in candles})  # null below 5 coins
-    table = Table(title=f"Out-of-sample backtest after costs ({cfg.general.timeframe})")
-    columns = ("symbol", "net %", "gross %", "sharpe", "DSR", "max DD %", "trades", "hit %", "costs bps",
-               "B&H %", "B&H DD %")  # fmt: skip
-    for column in columns:
-        table.add_column(column, justify="right" if column != "symbol" else "left")
-    table.caption = "B&H: buy-and-hold over the same bars (one round trip of costs). Flat: 0.00."
+    table = Table(
+        title=f"Out-of-sample backtest after costs ({cfg.general.timeframe})",
+        caption="B&H: buy-and-hold over the same bars, one round trip of costs; flat is 0. "
+        "DSR: deflated Sharpe (0-1).",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+    )
+    for column in ("symbol", "net %", "Sharpe", "DSR", "max DD %", "trades", "hit %", "costs bps", "B&H %"):
+        table.add_column(
+            column, justify="left" if column == "symbol" else "right", no_wrap=column == "symbol"
+        )
     evaluated: dict[str, dict[str, object]] = {}
     for symbol in names:
         if symbol not in candles:
@@ -161,7 +167,6 @@ def backtest_command(
         table.add_row(
             symbol,
             _fmt(m.get("net_pnl_pct")),
-            _fmt(m.get("gross_pnl_pct")),
             _fmt(m.get("sharpe")),
             _fmt(m.get("deflated_sharpe")),
             _fmt(m.get("max_drawdown_pct")),
@@ -169,7 +174,6 @@ def backtest_command(
             _fmt(_pct(m.get("hit_rate"))),
             _fmt(m.get("fees_bps")),
             _fmt(held.get("net_pnl_pct")),
-            _fmt(held.get("max_drawdown_pct")),
         )
     if not evaluated:
         err_console.print(

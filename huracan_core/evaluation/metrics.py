@@ -131,7 +131,7 @@ def max_drawdown(net: np.ndarray) -> float:
         return 0.0
     equity = np.cumprod(np.maximum(1.0 + net, 0.0))
     peak = np.maximum.accumulate(np.maximum(equity, 1.0))
-    return float(-(equity / peak - 1.0).min())
+    return max(0.0, float(-(equity / peak - 1.0).min()))  # never -0.0
 
 
 def _trade_stats(trades: pl.DataFrame) -> dict[str, Any]:

@@ -65,11 +65,20 @@ def load_dag(dag_id: str) -> Any:
 
 
 def write_nightly_config(
-    folder: Path, *, symbols: list[str], coins_per_batch: int, parallel_tasks: int = 2
+    folder: Path,
+    *,
+    symbols: list[str],
+    coins_per_batch: int,
+    parallel_tasks: int = 2,
+    market: str = "regimes",
+    lookback_days: int = 60,
+    folds: int = 2,
 ) -> Path:
     """A small synthetic-market config whose every trained model may become champion (gates wide open).
 
     Outputs (archive, database, logs, lake) all land under `folder`. Sized to train in seconds on a CPU.
+    A model still needs out-of-sample trades to be champion: `market="planted_edge"` with 90 days and 3
+    folds gives the gate earlier out-of-sample evidence to trade on (the demo market gives none).
     """
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "config.yaml"
@@ -84,14 +93,15 @@ def write_nightly_config(
                 f"  log_dir: {folder / 'logs'}",
                 "data:",
                 "  source: synthetic",
+                f"  synthetic_variant: {market}",
                 f"  lake_dir: {folder / 'lake'}",
                 "engine:",
-                "  lookback_days: 60",
+                f"  lookback_days: {lookback_days}",
                 f"  coins_per_batch: {coins_per_batch}",
                 f"  parallel_tasks: {parallel_tasks}",
                 "  retries: 1",
                 "  timeout_minutes: 5",
-                "  folds: 2",
+                f"  folds: {folds}",
                 "  device: cpu",
                 "  gates:",
                 "    min_oos_trades: 1",
