@@ -21,7 +21,8 @@ import numpy as np
 from huracan_core.alphas.base import AlphaEngine, LatestInputs
 from huracan_core.alphas.registry import all_engines, fit_states, run_engine_latest, run_engines_latest
 from huracan_core.decision import DecisionSettings, decide
-from huracan_core.evaluation.research import build_research_frame, latest_research, latest_tail_bars
+from huracan_core.evaluation.latest import latest_research, latest_tail_bars
+from huracan_core.evaluation.research import build_research_frame
 from huracan_core.market import SyntheticSource
 from huracan_core.meta import MetaCombiner
 

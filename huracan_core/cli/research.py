@@ -221,12 +221,8 @@ def lookahead_command(
     """
     from huracan_core.alphas.registry import all_engines
     from huracan_core.decision import DecisionSettings
-    from huracan_core.evaluation.lookahead import (
-        analyse_symbol,
-        early_states,
-        firing_states,
-        probe_funding_rates,
-    )
+    from huracan_core.evaluation.firing_states import firing_states, probe_funding_rates
+    from huracan_core.evaluation.lookahead import analyse_symbol, early_states
     from huracan_core.evaluation.research import REFERENCE_CLOSES
     from huracan_core.features.cross_section import cross_sectional_ranks
     from huracan_core.market.candles import format_ms

@@ -44,7 +44,7 @@ def noise_after(candles: pl.DataFrame, cut: int, rng: np.random.Generator) -> pl
     return candles.with_columns([c for c in cols if c.name in candles.columns])
 
 
-def _first_differences(base: pl.DataFrame, other: pl.DataFrame, tolerance: float) -> dict[str, int]:
+def first_differences(base: pl.DataFrame, other: pl.DataFrame, tolerance: float) -> dict[str, int]:
     """{column: first row index where values differ} for columns of `base` (nulls equal only to nulls)."""
     out: dict[str, int] = {}
     for name in base.columns:
@@ -98,6 +98,6 @@ def find_lookahead(
         for check, got in variants.items():
             if got.height != cut + 1:
                 raise ValueError(f"build_fn returned {got.height} rows for {cut + 1} candles ({check} check)")
-            for name, row in _first_differences(expected, got, tolerance).items():
+            for name, row in first_differences(expected, got, tolerance).items():
                 leaks.append(Leak(name, int(timestamps[cut]), int(timestamps[row]), check))
     return leaks

@@ -17,14 +17,10 @@ from huracan_core.alphas.registry import all_engines, rule_engines
 from huracan_core.alphas.statistical import AnomalyEngine, SeasonalityEngine
 from huracan_core.cli import app
 from huracan_core.decision import DecisionSettings
-from huracan_core.evaluation.lookahead import (
-    analyse_symbol,
-    analyse_walk_forward,
-    early_states,
-    firing_states,
-    per_bar_path,
-)
+from huracan_core.evaluation.firing_states import firing_states
+from huracan_core.evaluation.lookahead import analyse_symbol, early_states, per_bar_path
 from huracan_core.evaluation.research import WalkForwardSettings
+from huracan_core.evaluation.walk_forward_lookahead import analyse_walk_forward
 from tests.stubs.leaky_engines import PeeksAhead, PeeksAtReference
 from tests.stubs.lookahead_market import extra_inputs, references, synthetic_universe
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from huracan_core.evaluation.lookahead import probe_funding_rates
+from huracan_core.evaluation.firing_states import probe_funding_rates
 from huracan_core.evaluation.research import REFERENCE_CLOSES
 from huracan_core.features.cross_section import cross_sectional_ranks
 from huracan_core.market import SyntheticSource

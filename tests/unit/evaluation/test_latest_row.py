@@ -15,13 +15,8 @@ from huracan_core.alphas.registry import (
     run_engines_latest,
 )
 from huracan_core.alphas.trend_following import TrendEngine
-from huracan_core.evaluation.research import (
-    build_research_frame,
-    cost_tail_bars,
-    latest_research,
-    latest_tail_bars,
-    regime_tail_bars,
-)
+from huracan_core.evaluation.latest import cost_tail_bars, latest_research, latest_tail_bars, regime_tail_bars
+from huracan_core.evaluation.research import build_research_frame
 from huracan_core.exceptions import EngineError
 from huracan_core.market import SyntheticSource
 
