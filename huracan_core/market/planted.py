@@ -21,12 +21,18 @@ UP_HOURS = (8, 9)  # UTC hours whose bars drift up
 DOWN_HOURS = (20, 21)  # UTC hours whose bars drift back down
 
 
-def planted_log_shift(timestamps: np.ndarray, timeframe: str, drift_bps: float) -> np.ndarray:
+def planted_log_shift(
+    timestamps: np.ndarray,
+    timeframe: str,
+    drift_bps: float,
+    up_hours: Sequence[int] = UP_HOURS,
+    down_hours: Sequence[int] = DOWN_HOURS,
+) -> np.ndarray:
     """Cumulative log shift at each bar's open: the sum of the drift of the bars before it that day."""
     tf = timeframe_ms(timeframe)
     per_day = DAY_MS // tf
     bar_hours = (np.arange(per_day) * tf // 3_600_000) % 24
-    step = np.where(np.isin(bar_hours, UP_HOURS), 1.0, np.where(np.isin(bar_hours, DOWN_HOURS), -1.0, 0.0))
+    step = np.where(np.isin(bar_hours, up_hours), 1.0, np.where(np.isin(bar_hours, down_hours), -1.0, 0.0))
     # Shift at bar k of the day = drift of bars 0..k-1: the move happens between one open and the next.
     cumulative = np.concatenate([[0.0], np.cumsum(step)[:-1]]) * drift_bps / 1e4
     index = (timestamps % DAY_MS) // tf
@@ -41,6 +47,10 @@ class PlantedEdgeSource(CandleSource):
     def __init__(self, seed: int = 7, *, drift_bps: float = 15.0) -> None:
         self.base = SyntheticSource(seed, no_edge=True)
         self.drift_bps = float(drift_bps)
+
+    def log_shift(self, timestamps: np.ndarray, timeframe: str) -> np.ndarray:
+        """The planted structure's log price shift at each bar (subclasses may plant another one)."""
+        return planted_log_shift(timestamps, timeframe, self.drift_bps)
 
     def describe(self) -> str:
         return f"synthetic market with a planted edge (seed {self.base.seed}, {self.drift_bps:g} bps per bar)"
@@ -57,5 +67,5 @@ class PlantedEdgeSource(CandleSource):
         frame = self.base.fetch(symbol, timeframe, start_ms, end_ms, now_ms=now_ms)
         if frame.height == 0:
             return frame
-        factor = np.exp(planted_log_shift(frame["timestamp"].to_numpy(), timeframe, self.drift_bps))
+        factor = np.exp(self.log_shift(frame["timestamp"].to_numpy(), timeframe))
         return frame.with_columns([(pl.col(c) * pl.Series(factor)).alias(c) for c in ("open", "high", "low", "close")])
