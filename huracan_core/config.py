@@ -182,6 +182,20 @@ class HamiltonConfig(_Section):
     spread_threshold_bps: float = Field(default=20.0, gt=0)
     # paper by default; live only when asked for explicitly.
     mode: Literal["paper", "live"] = "paper"
+    # What to trade without a symbols selector file: a list, or None for every trade_ok champion.
+    symbols: list[str] | None = None
+    # Paper wallet: starting quote balance (USDT for USDT pairs).
+    paper_wallet: float = Field(default=10_000.0, gt=0)
+    # Guardrails on new entries (exits are never blocked).
+    max_open_positions: int = Field(default=10, ge=0)
+    # Largest position in one coin, in the quote currency.
+    max_notional_per_coin: float = Field(default=2_000.0, gt=0)
+    # A champion trained longer ago than this opens no new positions (and raises an alert).
+    max_model_age_days: float = Field(default=7.0, gt=0)
+    # No entries when the newest closed bar is older than this many bars.
+    stale_data_bars: int = Field(default=2, ge=1)
+    # Live clock: seconds between checks for a newly closed bar.
+    poll_seconds: float = Field(default=5.0, gt=0)
 
 
 def _empty_to_none(value: Any) -> Any:

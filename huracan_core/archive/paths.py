@@ -89,6 +89,14 @@ def engine_status() -> str:
     return "engine_status.json"
 
 
+def hamilton_status() -> str:
+    return "hamilton_status.json"
+
+
+def pause_file() -> str:
+    return "control/pause.json"
+
+
 def archive_log(name: str) -> str:
     return f"logs/{name}"
 

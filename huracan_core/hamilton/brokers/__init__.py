@@ -1,0 +1,1 @@
+"""Brokers: the paper book (the default) and a live exchange through ccxt, behind one interface."""
