@@ -31,6 +31,7 @@ SymbolsOpt = Annotated[
     str | None, typer.Option("--symbols", help="Comma-separated symbols, topN (e.g. top20) or file:PATH.")
 ]
 TimeframeOpt = Annotated[str | None, typer.Option("--timeframe", help="Candle timeframe, e.g. 15m.")]
+ArchiveOpt = Annotated[str | None, typer.Option("--archive", help="Archive root (folder or s3://bucket/prefix).")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 

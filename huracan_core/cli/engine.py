@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from huracan_core.cli.common import (
+    ArchiveOpt,
     ConfigOpt,
     LakeOpt,
     SourceOpt,
@@ -27,7 +28,6 @@ ModeOpt = Annotated[str | None, typer.Option("--mode", help="sequential | parall
 MaxConcurrentOpt = Annotated[
     int | None, typer.Option("--max-concurrent", help="Worker processes at once in hybrid mode.")
 ]
-ArchiveOpt = Annotated[str | None, typer.Option("--archive", help="Archive root (folder or s3://bucket/prefix).")]
 DbOpt = Annotated[str | None, typer.Option("--db", help="Database URL (SQLAlchemy).")]
 LookbackOpt = Annotated[int | None, typer.Option("--lookback-days", help="Days of history to train on.")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Retrain coins already done for this as-of.")]

@@ -18,6 +18,7 @@ from rich import box
 from rich.table import Table
 
 from huracan_core.cli.common import (
+    ArchiveOpt,
     ConfigOpt,
     LakeOpt,
     SourceOpt,
@@ -87,14 +88,37 @@ def backtest_command(
         int | None, typer.Option("--folds", min=1, help="Walk-forward folds (default: engine.folds).")
     ] = None,
     plot: Annotated[bool, typer.Option("--plot", help="Also write an equity and drawdown PNG.")] = False,
+    champions: Annotated[
+        bool,
+        typer.Option(
+            "--champions",
+            help="Replay each coin's champion as of --from over --from..--to (needs --archive): the trades "
+            "`huracan hamilton run --clock replay` must reproduce.",
+        ),
+    ] = False,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="With --champions: first bar (UTC date/time).")
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="With --champions: end of the window (excluded).")
+    ] = None,
+    archive: ArchiveOpt = None,
 ) -> None:
     """Walk-forward, out-of-sample backtest of all 23 alpha engines (the 21 rules, XGBoost on the features and
     the neural engine, here with its own per-coin encoder) through the combiner and the decision.
 
     Folds, hold and regime gate follow engine.folds, engine.hold_bars and engine.min_signals, as in the Engine.
+    With --champions, the archive's champions (as of --from) are replayed over --from..--to instead.
 
     Exits with code 1, writing nothing, when no symbol could be evaluated.
     """
+    if champions:
+        cfg = config_from(
+            config, source=source, lake=lake, symbols=symbols, timeframe=timeframe,
+            extra={"general.archive": archive},
+        )  # fmt: skip
+        _champions_backtest(cfg, symbols, from_, to, out)
+        return
     from huracan_core.alphas.registry import all_engines
     from huracan_core.decision import DecisionSettings
     from huracan_core.engine.train import walk_forward_settings
@@ -192,6 +216,49 @@ def backtest_command(
     if skipped:
         err_console.print(f"Skipped {len(skipped)} of {len(names)} symbols:", highlight=False)
         _print_skipped(skipped)
+    console.print(
+        f"Written to {out.resolve()} (metrics.json and trades.parquet per symbol).", highlight=False
+    )
+
+
+def _champions_backtest(
+    cfg: HuracanConfig, symbols: str | None, start: str | None, end: str | None, out: Path
+) -> None:
+    """`backtest --champions`: the vectorised replay of each champion as of --from, written like a backtest."""
+    from huracan_core.archive import Storage
+    from huracan_core.engine.nightly import parse_as_of
+    from huracan_core.hamilton.champion_backtest import backtest_champions
+
+    if start is None or end is None:
+        raise typer.BadParameter("--champions needs --from and --to (UTC dates, e.g. 2024-12-01)")
+    start_ms, end_ms = (int(parse_as_of(t).timestamp() * 1000) for t in (start, end))
+    if end_ms <= start_ms:
+        raise typer.BadParameter(f"--to {end} is not after --from {start}")
+    # A list of symbols, or every coin with a champion in the promotions history.
+    wanted = [s.strip().upper() for s in symbols.split(",") if s.strip()] if symbols else None
+    result = backtest_champions(cfg, Storage(cfg.general.archive), start_ms, end_ms, symbols=wanted)
+    if not result.trades:
+        err_console.print("❌ No champion could be replayed; nothing was written.", highlight=False)
+        _print_skipped(result.skipped)
+        raise typer.Exit(1)
+    table = Table(title=f"Champions replayed {start} .. {end} after costs ({cfg.general.timeframe})",
+                  box=box.SIMPLE_HEAD, padding=(0, 1))  # fmt: skip
+    for column in ("symbol", "model", "net %", "Sharpe", "max DD %", "trades", "costs bps"):
+        table.add_column(column, justify="left" if column in ("symbol", "model") else "right")
+    summary: dict[str, object] = {"from": start, "to": end, "symbols": {}, "skipped": result.skipped}
+    for symbol, trades in result.trades.items():
+        folder = out / symbol
+        folder.mkdir(parents=True, exist_ok=True)
+        m = result.metrics[symbol]
+        (folder / "metrics.json").write_text(json.dumps(m, indent=2, sort_keys=True, default=str) + "\n")
+        trades.write_parquet(folder / "trades.parquet")
+        summary["symbols"][symbol] = {k: m.get(k) for k in ("model_id", "net_pnl_pct", "sharpe", "trades")}  # type: ignore[index]
+        table.add_row(symbol, str(m["model_id"]), _fmt(m.get("net_pnl_pct")), _fmt(m.get("sharpe")),
+                      _fmt(m.get("max_drawdown_pct")), str(m.get("trades", 0)), _fmt(m.get("fees_bps")))  # fmt: skip
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    console.print(table)
+    if result.skipped:
+        _print_skipped(result.skipped)
     console.print(
         f"Written to {out.resolve()} (metrics.json and trades.parquet per symbol).", highlight=False
     )

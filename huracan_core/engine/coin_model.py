@@ -21,7 +21,7 @@ from huracan_core.alphas.base import AlphaEngine, LearnedEngine
 from huracan_core.alphas.learned import NeuralEngine, PretrainedHead, XGBoostEngine
 from huracan_core.alphas.registry import ENGINES, rule_engines, run_engines
 from huracan_core.decision import DecisionSettings, decide, hold_until_horizon
-from huracan_core.evaluation.backtest import backtest
+from huracan_core.evaluation.backtest import BacktestResult, backtest
 from huracan_core.evaluation.metrics import compute_metrics
 from huracan_core.evaluation.research import Evaluation, ResearchFrame
 from huracan_core.exceptions import BundleVerificationError
@@ -164,16 +164,41 @@ def replay(
     hold_bars: int,
     decision: DecisionSettings,
 ) -> dict[str, Any]:
-    """Trade a fixed model over the bars from `start_ms` on (states untouched), after costs.
+    """Trade a fixed model over the bars from `start_ms` on (states untouched), after costs: its metrics.
 
     The combiner starts from its stored state and keeps learning from outcomes as they become known,
     exactly as Hamilton does live.
     """
     frame = rf.frame
-    ts = frame["timestamp"].to_numpy()
-    start = int(np.searchsorted(ts, start_ms))
+    start = int(np.searchsorted(frame["timestamp"].to_numpy(), start_ms))
     if start >= frame.height - 2:
         return {"bars": 0, "net_pnl_pct": None, "reason": "no bars to replay after the start"}
+    result, errors = replay_backtest(
+        engines, states, gate, combiner, rf, start_ms=start_ms, hold_bars=hold_bars, decision=decision
+    )
+    metrics = compute_metrics(result.bars, result.trades, rf.timeframe)
+    metrics["bars"] = int(frame.height - start)
+    metrics["engine_errors"] = errors
+    return metrics
+
+
+def replay_backtest(
+    engines: Sequence[AlphaEngine],
+    states: Mapping[str, Mapping[str, Any]],
+    gate: GateTable,
+    combiner: MetaCombiner,
+    rf: ResearchFrame,
+    *,
+    start_ms: int,
+    hold_bars: int,
+    decision: DecisionSettings,
+) -> tuple[BacktestResult, dict[str, str]]:
+    """The vectorised replay itself: per-bar backtest and trades (with each trade's engine mix) from
+    `start_ms` to the frame's end, and the engines that failed. Hamilton's bar-by-bar loop reproduces
+    these trades exactly (`huracan backtest --champions` writes them)."""
+    frame = rf.frame
+    ts = frame["timestamp"].to_numpy()
+    start = int(np.searchsorted(ts, start_ms))
     run = run_engines(engines, frame, states)
     active = list(run.signals)
     opens = frame["open"].to_numpy()
@@ -200,8 +225,6 @@ def replay(
         hold_until_horizon(made, hold_bars),
         rf.costs["cost_bps"].to_numpy()[rows],
         regime=frame["regime"].slice(start).cast(pl.Utf8),
+        engine_weights=combined.weights,
     )
-    metrics = compute_metrics(result.bars, result.trades, rf.timeframe)
-    metrics["bars"] = int(frame.height - start)
-    metrics["engine_errors"] = {k: str(v) for k, v in run.errors.items()}
-    return metrics
+    return result, {k: str(v) for k, v in run.errors.items()}

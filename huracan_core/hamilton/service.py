@@ -1,0 +1,403 @@
+"""Hamilton's loop: for every closed bar and every traded coin, settle, decide, guard, order, journal.
+
+One bar of one coin, in this order:
+1. the champion for this bar (verified; a moved pointer is swapped here, between bars, never inside one);
+2. the broker settles the orders decided at the coin's previous bar, at this bar's open;
+3. the trade book applies that decision's target at this open (the last bar of a replay window closes
+   every position instead, as the backtest does), closing trades;
+4. the champion's trader decides at this bar's close (same combiner, `decide` and hold rule as the
+   backtest); guardrails may refuse an entry or an increase, never an exit;
+5. orders for the change are placed, for the next bar's open.
+After all coins of a bar, everything is committed to the journal in one transaction; a restart resumes
+from the last committed bar and, the bars being replayed in the same order with the same inputs, ends
+with exactly the trades of a run that never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+from huracan_core.archive import Storage
+from huracan_core.decision import DecisionSettings
+from huracan_core.hamilton.brokers.base import Broker
+from huracan_core.hamilton.champions import Champion, ChampionBook
+from huracan_core.hamilton.feed import ReplayFeed
+from huracan_core.hamilton.orders import Fill, OrderIntent, Rejection, client_order_id
+from huracan_core.hamilton.trade_book import TradeBook
+from huracan_core.hamilton.trade_log import exit_day, write_day
+from huracan_core.hamilton.trader import BarDecision, SymbolTrader
+from huracan_core.timeframe import timeframe_ms
+
+log = logging.getLogger("huracan.hamilton")
+
+MIX_TOP_K = 5  # engines named in a trade's engine mix (the backtest's default)
+
+
+class JournalLike(Protocol):
+    """What the loop needs from `huracan_core.hamilton.journal.Journal`."""
+
+    def load(self) -> dict[str, Any] | None: ...
+
+    def commit_bar(
+        self,
+        bar_ms: int,
+        state: Mapping[str, Any],
+        *,
+        trades: Sequence[Mapping[str, Any]] = (),
+        fills: Sequence[Fill] = (),
+        orders: Sequence[Mapping[str, Any]] = (),
+        equity: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+    def trades_on(self, day: date) -> list[dict[str, Any]]: ...
+
+
+class EntryGuard(Protocol):
+    """Guardrails as the loop sees them: a reason to refuse an entry or increase, or None."""
+
+    def check(self, *, symbol: str, bar_ms: int, champion: Champion, opening: bool, notional_after: float,
+              open_positions: int) -> str | None: ...  # fmt: skip
+
+    def on_equity(self, *, bar_ms: int, equity: float) -> None: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def mix_json(weights: Mapping[str, float], top_k: int = MIX_TOP_K) -> str | None:
+    """The backtest's engine-mix JSON of one decision: non-zero weights, largest |w| first, 6 decimals."""
+    items = [(name, float(w)) for name, w in weights.items() if math.isfinite(w) and abs(w) > 0]
+    items.sort(key=lambda item: -abs(item[1]))  # stable: ties keep the engines' order, as argsort does
+    return json.dumps({name: round(w, 6) for name, w in items[:top_k]})
+
+
+@dataclass
+class CoinState:
+    """One coin inside the loop: its champion's trader, its trade book and the decision waiting to fill."""
+
+    symbol: str
+    book: TradeBook
+    trader: SymbolTrader | None = None
+    champion: Champion | None = None
+    pending: dict[str, Any] | None = None  # the last decision: target, its costs, regime, mix, model
+    quantity: float = 0.0  # base units held (signed)
+    last_fill_price: float | None = None
+    last_bar_ms: int | None = None
+    mark: float | None = None  # the last open seen: what a held quantity is worth now
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "book": self.book.to_dict(),
+            "trader": None if self.trader is None else self.trader.to_dict(),
+            "model_id": None if self.champion is None else self.champion.model_id,
+            "pending": self.pending,
+            "quantity": self.quantity,
+            "last_fill_price": self.last_fill_price,
+            "last_bar_ms": self.last_bar_ms,
+            "mark": self.mark,
+        }
+
+
+@dataclass
+class RunSummary:
+    run_key: str
+    bars: int = 0
+    bar_symbols: int = 0
+    trades_closed: int = 0
+    resumed_from_ms: int | None = None
+    last_bar_ms: int | None = None
+    refused_champions: list[dict[str, Any]] = field(default_factory=list)
+    rejections: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Hamilton:
+    """The loop over one feed, one broker, one journal. Paper, live and replay differ only in what is given."""
+
+    def __init__(
+        self,
+        *,
+        run_key: str,
+        mode: str,
+        timeframe: str,
+        storage: Storage,
+        journal: JournalLike,
+        broker: Broker,
+        book: ChampionBook,
+        feed: ReplayFeed,
+        decision: DecisionSettings,
+        symbols: Sequence[str],
+        guard: EntryGuard | None = None,
+        max_notional_per_coin: float = math.inf,
+        commit_every: int = 1,
+        close_at_end: bool = True,
+    ) -> None:
+        self.run_key = run_key
+        self.mode = mode
+        self.tf = timeframe_ms(timeframe)
+        self.storage = storage
+        self.journal = journal
+        self.broker = broker
+        self.book = book
+        self.feed = feed
+        self.decision = decision
+        self.symbols = list(symbols)
+        self.guard = guard
+        self.max_notional = max_notional_per_coin
+        self.commit_every = max(1, int(commit_every))
+        self.close_at_end = close_at_end
+        self.coins = {s: CoinState(s, TradeBook(s)) for s in self.symbols}
+        self._fills: list[Fill] = []
+        self._touched_days: set[date] = set()
+        self._closed: list[dict[str, Any]] = []
+        self.summary = RunSummary(run_key)
+        self.day_start: tuple[str, float, int] | None = None  # UTC day, its first equity, trades closed
+
+    # --- resume ------------------------------------------------------------------------------------
+    def restore(self, saved: Mapping[str, Any]) -> int:
+        """Continue from the journal's last committed bar; returns that bar's open time."""
+        state = saved["state"]
+        for symbol, data in state["coins"].items():
+            coin = self.coins.setdefault(symbol, CoinState(symbol, TradeBook(symbol)))
+            coin.book = TradeBook.from_dict(data["book"])
+            coin.pending = data["pending"]
+            coin.quantity = float(data["quantity"])
+            coin.last_fill_price = data["last_fill_price"]
+            coin.last_bar_ms = data["last_bar_ms"]
+            coin.mark = data.get("mark")
+            if data["model_id"] is not None and coin.last_bar_ms is not None:
+                champion = self.book.at(symbol, coin.last_bar_ms + self.tf)
+                if champion is not None and champion.model_id == data["model_id"]:
+                    coin.champion = champion
+                    coin.trader = self._trader(champion)
+                    coin.trader.restore(data["trader"])
+        if hasattr(self.broker, "restore"):
+            self.broker.restore(state["broker"])  # type: ignore[attr-defined]
+        if self.guard is not None and hasattr(self.guard, "restore"):
+            self.guard.restore(state.get("guard") or {})  # type: ignore[attr-defined]
+        day_start = state.get("day_start")
+        self.day_start = (
+            None if day_start is None else (str(day_start[0]), float(day_start[1]), int(day_start[2]))
+        )
+        self.summary.resumed_from_ms = int(saved["bar_ms"])
+        return int(saved["bar_ms"])
+
+    # --- the loop ----------------------------------------------------------------------------------
+    def run(self) -> RunSummary:
+        saved = self.journal.load()
+        after = self.restore(saved) if saved else None
+        since_commit = 0
+        bar_ms = None
+        for bar_ms in self.feed.clock(after):
+            for symbol in self.symbols:
+                self._coin_bar(self.coins[symbol], bar_ms)
+            self.summary.bars += 1
+            if self.guard is not None:
+                self.guard.on_equity(bar_ms=bar_ms, equity=self._equity())
+            since_commit += 1
+            if since_commit >= self.commit_every:
+                self._commit(bar_ms)
+                since_commit = 0
+        if since_commit and bar_ms is not None:
+            self._commit(bar_ms)
+        self.summary.refused_champions = list(self.book.events)
+        return self.summary
+
+    def _coin_bar(self, coin: CoinState, bar_ms: int) -> None:
+        champion = self.book.at(coin.symbol, bar_ms + self.tf, coin.champion)
+        row = self.feed.row(coin.symbol, bar_ms, champion)
+        if row is None:
+            return
+        self.summary.bar_symbols += 1
+        for outcome in self.broker.settle(coin.symbol, bar_ms=bar_ms, open_price=row.open):
+            self._on_outcome(coin, outcome)
+        last = self.close_at_end and bar_ms == self.feed.last_bar(coin.symbol)
+        pending = coin.pending or {}
+        target = float(pending.get("target", coin.book.position))
+        closed = coin.book.on_open(
+            bar_ms=bar_ms,
+            open_price=row.open,
+            target=target,
+            fill_cost_bps=float(pending.get("cost_bps", 0.0)),
+            model_id=str(pending.get("model_id") or (champion.model_id if champion else "")),
+            regime=pending.get("regime"),
+            engine_mix=pending.get("engine_mix"),
+            cost_parts=pending.get("cost_parts"),
+            guardrail_reason=pending.get("guardrail_reason"),
+        )
+        for trade in closed:
+            self._close_trade(trade, coin)
+        if coin.book.open_trade is not None and coin.book.open_trade.entry_time == bar_ms:
+            coin.book.open_trade.entry_fill_price = coin.last_fill_price
+            coin.book.open_trade.quantity = abs(coin.quantity)
+        coin.last_bar_ms = bar_ms
+        coin.mark = row.open
+        coin.pending = None
+        if last:  # everything was closed at this open; nothing is decided past the window
+            return
+        if champion is None:
+            if coin.book.position:
+                coin.pending = {"target": 0.0, "cost_bps": row.cost_bps, "model_id": coin.book.open_trade
+                                and coin.book.open_trade.model_id}  # fmt: skip
+            return
+        if coin.champion is None or champion.model_id != coin.champion.model_id:
+            coin.champion, coin.trader = champion, self._trader(champion)
+            log.info("%s: trading champion %s", coin.symbol, champion.model_id)
+        assert coin.trader is not None
+        made = coin.trader.on_bar(row)
+        target, reason = self._guarded(coin, made, row.close, bar_ms)
+        if self.close_at_end and self.feed.next_is_last(coin.symbol, bar_ms):
+            target, reason = 0.0, None  # the window's last open closes every position, as the backtest does
+        coin.pending = {
+            "target": target,
+            "cost_bps": row.cost_bps,
+            "cost_parts": {
+                "fee_bps": row.fee_bps,
+                "spread_bps": row.spread_bps,
+                "slippage_bps": row.slippage_bps,
+            },
+            "regime": row.regime,
+            "engine_mix": mix_json(made.weights) if made.side != 0 else None,
+            "model_id": champion.model_id,
+            "guardrail_reason": reason,
+        }
+        if target != coin.book.position:
+            self._place(coin, bar_ms, target, row.close, (row.fee_bps, row.spread_bps, row.slippage_bps))
+
+    def _trader(self, champion: Champion) -> SymbolTrader:
+        return SymbolTrader(
+            model_id=champion.model_id,
+            gate=champion.gate,
+            combiner=champion.fresh_combiner(),
+            horizons=champion.horizons,
+            hold_bars=champion.hold_bars,
+            decision=self.decision,
+        )
+
+    def _guarded(
+        self, coin: CoinState, made: BarDecision, price: float, bar_ms: int
+    ) -> tuple[float, str | None]:
+        """The decision's target, or the current position where a guardrail refuses an entry or increase."""
+        target, position = made.target, coin.book.position
+        increases = abs(target) > abs(position) or (
+            target != 0 and (target > 0) != (position > 0) and position != 0
+        )
+        if self.guard is None or not increases or coin.champion is None:
+            return target, None
+        open_positions = sum(1 for c in self.coins.values() if c.book.position != 0 and c is not coin)
+        reason = self.guard.check(
+            symbol=coin.symbol, bar_ms=bar_ms, champion=coin.champion, opening=position == 0,
+            notional_after=abs(target) * self._allocation(), open_positions=open_positions,
+        )  # fmt: skip
+        if reason is None:
+            return target, None
+        log.info("⛔ %s: entry refused (%s)", coin.symbol, reason)
+        kept = (
+            position if (position == 0 or (target > 0) == (position > 0)) else 0.0
+        )  # a reversal still exits
+        return kept, reason
+
+    def _allocation(self) -> float:
+        """Quote amount a full-size position of one coin stands for: an equal share of equity, capped."""
+        equity = self._equity()
+        return min(self.max_notional, equity / max(1, len(self.symbols)))
+
+    def _equity(self) -> float:
+        snap = self.broker.snapshot()
+        marked = sum(
+            qty * (self.coins[s].mark or 0.0) for s, qty in snap.positions.items() if s in self.coins
+        )
+        return float(snap.quote + marked)
+
+    def _place(
+        self, coin: CoinState, bar_ms: int, target: float, price: float, costs: tuple[float, float, float]
+    ) -> None:
+        """Orders that move the coin from its position to `target` (fraction of its allocation)."""
+        position = coin.book.position
+        held = coin.quantity
+        if target == 0 or (target > 0) != (position > 0) or position == 0:
+            wanted = target * self._allocation() / price
+        else:  # resize within the side: scale the units held
+            wanted = held * (target / position)
+        change = wanted - held
+        if abs(change) <= 1e-12:
+            return
+        model_id = coin.champion.model_id if coin.champion else "none"
+        leg = (
+            "close"
+            if target == 0
+            else ("open" if position == 0 or (target > 0) != (position > 0) else "resize")
+        )
+        intent = OrderIntent(
+            client_order_id=client_order_id(coin.symbol, bar_ms, model_id, leg),
+            symbol=coin.symbol,
+            side="buy" if change > 0 else "sell",
+            quantity=abs(change),
+            bar_ms=bar_ms,
+            model_id=model_id,
+            leg=leg,  # type: ignore[arg-type]
+            reference_price=price,
+            target_fraction=target,
+            cost_bps=costs,
+        )
+        refused = self.broker.place(intent)
+        if refused is not None:
+            self._on_outcome(coin, refused)
+
+    def _on_outcome(self, coin: CoinState, outcome: Fill | Rejection) -> None:
+        if isinstance(outcome, Rejection):
+            self.summary.rejections.append(outcome.to_dict())
+            log.warning("⚠️ %s: order %s not filled: %s", coin.symbol, outcome.client_order_id, outcome.reason)
+            return
+        signed = outcome.quantity if outcome.side == "buy" else -outcome.quantity
+        coin.quantity += signed
+        if abs(coin.quantity) < 1e-12:
+            coin.quantity = 0.0
+        coin.last_fill_price = outcome.price
+        self._fills.append(outcome)
+
+    def _close_trade(self, trade: dict[str, Any], coin: CoinState) -> None:
+        trade.update(mode=self.mode, run_key=self.run_key, exit_fill_price=coin.last_fill_price)
+        self._closed.append(trade)
+        self._touched_days.add(exit_day(trade))
+        self.summary.trades_closed += 1
+
+    # --- journal -----------------------------------------------------------------------------------
+    def _state(self) -> dict[str, Any]:
+        return {
+            "coins": {s: c.to_dict() for s, c in self.coins.items()},
+            "broker": self.broker.to_dict() if hasattr(self.broker, "to_dict") else None,  # type: ignore[attr-defined]
+            "guard": None if self.guard is None else self.guard.to_dict(),
+            "day_start": self.day_start,
+        }
+
+    def _commit(self, bar_ms: int) -> None:
+        open_rows = []
+        for coin in self.coins.values():
+            row = coin.book.open_record()
+            if row is not None:
+                row.update(mode=self.mode, run_key=self.run_key)
+                open_rows.append(row)
+        equity = self._equity()
+        day = datetime.fromtimestamp(bar_ms / 1000, UTC).date()
+        if self.day_start is None or self.day_start[0] != day.isoformat():
+            self.day_start = (day.isoformat(), equity, 0)
+        closed_today = self.day_start[2] + sum(1 for t in self._closed if exit_day(t) == day)
+        self.day_start = (self.day_start[0], self.day_start[1], closed_today)
+        pnl_pct = (equity / self.day_start[1] - 1.0) * 100.0 if self.day_start[1] else 0.0
+        self.journal.commit_bar(
+            bar_ms,
+            self._state(),
+            trades=[*self._closed, *open_rows],
+            fills=self._fills,
+            equity={"trade_day": day, "equity": equity, "pnl_pct": pnl_pct, "trades": closed_today},
+        )
+        self._closed, self._fills = [], []
+        for touched in sorted(self._touched_days):
+            write_day(self.storage, touched, self.journal.trades_on(touched))
+        self._touched_days.clear()
+        self.summary.last_bar_ms = bar_ms
