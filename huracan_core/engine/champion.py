@@ -152,8 +152,13 @@ def promote(
     *,
     gates: PromotionGatesConfig,
     promoted_at: datetime,
+    as_of: datetime | None = None,
 ) -> dict[str, Any]:
-    """Decide and, when earned, move the pointer for one coin's new model. Returns the verdict."""
+    """Decide and, when earned, move the pointer for one coin's new model. Returns the verdict.
+
+    `as_of` is the moment the model's data ends (the run's as-of): the pointer and the promotion record
+    carry it, and a replay treats the model as champion from then on (it saw nothing after it).
+    """
     symbol, model_id = result["symbol"], result["model_id"]
     failures = gate_failures(result["metrics"], gates)
     comparison = result.get("comparison", {})
@@ -176,6 +181,7 @@ def promote(
         "feature_recipe_hash": result["feature_recipe_hash"],
         "promoted_at": promoted_at.isoformat(),
         "promoted_by": "engine",
+        "as_of": (as_of or promoted_at).isoformat(),
         "previous_model_id": previous,
         "metrics": {**result["metrics"], "recent_net_pnl_pct": result.get("recent_net_pnl_pct")},
     }
@@ -189,6 +195,7 @@ def promote(
         append_promotion(storage, {
             "symbol": symbol, "model_id": model_id, "previous_model_id": expected,
             "promoted_at": promoted_at.isoformat(), "promoted_by": "engine",
+            "as_of": (as_of or promoted_at).isoformat(), "path": result["path"],
             "new_metrics": result["metrics"], "comparison": comparison,
         })
     reason = comparison.get("verdict", "no champion")

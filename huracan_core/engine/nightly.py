@@ -427,7 +427,7 @@ def publish_step(
                 metrics={k: v for k, v in result["metrics"].items() if isinstance(v, int | float)},
             )
             _record_breakdowns(db, storage, result, record_metrics)
-            verdict = promote(storage, result, gates=config.engine.gates, promoted_at=now)
+            verdict = promote(storage, result, gates=config.engine.gates, promoted_at=now, as_of=moment)
             verdicts[symbol] = verdict
             if verdict["promoted"]:
                 if verdict.get("previous_model_id") != result["model_id"]:

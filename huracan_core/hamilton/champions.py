@@ -85,11 +85,17 @@ def load_champion(
 
 
 def champion_history(storage: Storage) -> dict[str, list[dict[str, Any]]]:
-    """Every pointer move per symbol, oldest first, with each move's time in epoch ms (`at_ms`)."""
+    """Every pointer move per symbol, oldest first, with the moment it takes effect in epoch ms (`at_ms`).
+
+    A move takes effect at the model's as-of (its data ends there, so using it from then on reads no
+    future), or at `promoted_at` for records without one. A backfilled night therefore counts as champion
+    from its as-of date, which is what a replay or a simulation of that period wants.
+    """
     out: dict[str, list[dict[str, Any]]] = {}
     for record in read_promotions(storage):
         moved = dict(record)
-        moved["at_ms"] = int(datetime.fromisoformat(str(record["promoted_at"])).timestamp() * 1000)
+        moment = record.get("as_of") or record["promoted_at"]
+        moved["at_ms"] = int(datetime.fromisoformat(str(moment)).timestamp() * 1000)
         out.setdefault(str(record["symbol"]), []).append(moved)
     for moves in out.values():
         moves.sort(key=lambda m: m["at_ms"])

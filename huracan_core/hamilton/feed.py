@@ -74,7 +74,7 @@ class ReplayFeed:
     def symbols(self) -> list[str]:
         return sorted(self._columns)
 
-    def clock(self, after_ms: int | None = None) -> Iterator[int]:
+    def bars(self, after_ms: int | None = None) -> Iterator[int]:
         """Open times of every bar in the window (any coin), in order, after `after_ms` when resuming."""
         times: set[int] = set()
         for cols in self._columns.values():
@@ -83,6 +83,10 @@ class ReplayFeed:
         for t in sorted(times):
             if after_ms is None or t > after_ms:
                 yield t
+
+    def tradable(self, bar_ms: int) -> bool:
+        """Every replayed bar is traded."""
+        return True
 
     def last_bar(self, symbol: str) -> int | None:
         """The coin's last bar inside the window: positions are closed at its open, as the backtest does."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -27,11 +27,10 @@ from huracan_core.archive import Storage
 from huracan_core.decision import DecisionSettings
 from huracan_core.hamilton.brokers.base import Broker
 from huracan_core.hamilton.champions import Champion, ChampionBook
-from huracan_core.hamilton.feed import ReplayFeed
 from huracan_core.hamilton.orders import Fill, OrderIntent, Rejection, client_order_id
 from huracan_core.hamilton.trade_book import TradeBook
 from huracan_core.hamilton.trade_log import exit_day, write_day
-from huracan_core.hamilton.trader import BarDecision, SymbolTrader
+from huracan_core.hamilton.trader import BarDecision, BarInputs, SymbolTrader
 from huracan_core.timeframe import timeframe_ms
 
 log = logging.getLogger("huracan.hamilton")
@@ -56,6 +55,20 @@ class JournalLike(Protocol):
     ) -> None: ...
 
     def trades_on(self, day: date) -> list[dict[str, Any]]: ...
+
+
+class Feed(Protocol):
+    """Where bars come from: `ReplayFeed` (a window, precomputed) or `LiveFeed` (closed candles as they close)."""
+
+    def bars(self, after_ms: int | None) -> Iterator[int]: ...
+
+    def row(self, symbol: str, bar_ms: int, champion: Champion | None) -> BarInputs | None: ...
+
+    def tradable(self, bar_ms: int) -> bool: ...
+
+    def last_bar(self, symbol: str) -> int | None: ...
+
+    def next_is_last(self, symbol: str, bar_ms: int) -> bool: ...
 
 
 class EntryGuard(Protocol):
@@ -128,7 +141,7 @@ class Hamilton:
         journal: JournalLike,
         broker: Broker,
         book: ChampionBook,
-        feed: ReplayFeed,
+        feed: Feed,
         decision: DecisionSettings,
         symbols: Sequence[str],
         guard: EntryGuard | None = None,
@@ -192,7 +205,7 @@ class Hamilton:
         after = self.restore(saved) if saved else None
         since_commit = 0
         bar_ms = None
-        for bar_ms in self.feed.clock(after):
+        for bar_ms in self.feed.bars(after):
             for symbol in self.symbols:
                 self._coin_bar(self.coins[symbol], bar_ms)
             self.summary.bars += 1
@@ -265,6 +278,9 @@ class Hamilton:
             "model_id": champion.model_id,
             "guardrail_reason": reason,
         }
+        if not self.feed.tradable(bar_ms):  # a bar caught up after downtime: stepped, not traded
+            coin.pending["target"] = coin.book.position
+            return
         if target != coin.book.position:
             self._place(coin, bar_ms, target, row.close, (row.fee_bps, row.spread_bps, row.slippage_bps))
 
