@@ -377,9 +377,10 @@ def load_config(
         raw = loaded
     _check_secrets_from_env(raw)
     tree = _substitute(raw, "", env)
-    for dotted, value in {**_env_overrides(env), **dict(overrides or {})}.items():
-        if value is not None:
-            _set_dotted(tree, dotted, value)
+    # A flag left unset (None) must not hide the environment variable for the same key.
+    given = {dotted: value for dotted, value in (overrides or {}).items() if value is not None}
+    for dotted, value in {**_env_overrides(env), **given}.items():
+        _set_dotted(tree, dotted, value)
     try:
         return HuracanConfig.model_validate(tree)
     except ValidationError as exc:

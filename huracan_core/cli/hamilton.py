@@ -14,8 +14,7 @@ from rich import box
 from rich.table import Table
 
 from huracan_core.archive import Storage, paths
-from huracan_core.cli.common import ConfigOpt, console, err_console, friendly_errors
-from huracan_core.cli.engine import ArchiveOpt
+from huracan_core.cli.common import ArchiveOpt, ConfigOpt, console, err_console, friendly_errors
 from huracan_core.config import HuracanConfig, load_config
 from huracan_core.hamilton.status import (
     HamiltonStatus,

@@ -73,6 +73,12 @@ def test_huracan_env_overrides_beat_the_file_and_flags_beat_both(tmp_path: Path)
     assert cfg.data.source == "lake"
 
 
+def test_a_flag_left_unset_does_not_hide_the_environment_variable_for_its_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "general: {timeframe: 15m}")
+    cfg = load_config(path, env={"HURACAN__GENERAL__TIMEFRAME": "1m"}, overrides={"general.timeframe": None})
+    assert cfg.general.timeframe == "1m"
+
+
 @pytest.mark.parametrize(
     ("text", "key", "value_fragment", "allowed_fragment"),
     [
