@@ -2,8 +2,9 @@
 in Binance's exact JSON, from candle frames given by the test. A real `ccxt.binance()` is pointed at it by
 rewriting its API urls, so ccxt's own request building, parsing and error mapping all run.
 
-The server records every request (path and query) so tests can assert what was fetched, and can be told
-to fail (HTTP status) for the next N requests or for all of them.
+The server records every request (method, path and parameters) so tests can assert what was fetched, and
+can be told to fail (HTTP status) for the next N requests or for all of them. `exchange_account.py` beside
+this file extends it with Binance's signed spot account and order endpoints.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
 import ccxt
@@ -37,16 +38,27 @@ SERVER_TIME_MS = 1_800_000_000_000
 class Request:
     path: str
     params: dict[str, str]
+    method: str = "GET"
+    api_key: str | None = None  # the X-MBX-APIKEY header, when sent
 
 
 @dataclass
 class ReplayMarket:
-    """A spot market of the replayed exchange: Binance id, base, quote, and its 24h quote volume."""
+    """A spot market of the replayed exchange: Binance id, base, quote, its 24h quote volume, and the
+    exchangeInfo filters ccxt turns into limits and precision (LOT_SIZE, NOTIONAL, PRICE_FILTER)."""
 
     symbol: str
     base: str
     quote: str
     quote_volume: float = 1_000_000.0
+    min_qty: float = 0.00001  # LOT_SIZE minQty, base units
+    step_size: float = 0.00001  # LOT_SIZE stepSize, base units
+    min_notional: float = 5.0  # NOTIONAL minNotional, quote currency
+    tick_size: float = 0.00000001  # PRICE_FILTER tickSize, quote currency
+
+
+# What a handler returns to close the connection without answering (a response lost on the way back).
+DROP = object()
 
 
 @dataclass
@@ -80,6 +92,15 @@ class ExchangeReplay:
         return binance_at(self.url)
 
     # --- responses -------------------------------------------------------------------------
+    def handle(
+        self, method: str, path: str, params: dict[str, str], api_key: str | None
+    ) -> tuple[int, Any] | object:
+        """One HTTP request: (status, JSON body or HTML text), or DROP. The replay serves GET only."""
+        if method != "GET":
+            self.requests.append(Request(path, params, method, api_key))
+            return 405, {"code": -1, "msg": f"{method} {path} is not served by the replay"}
+        return self.respond(path, params)
+
     def respond(self, path: str, params: dict[str, str]) -> tuple[int, Any]:
         self.requests.append(Request(path, params))
         if self.fail_status is not None and (self.fail_remaining is None or self.fail_remaining > 0):
@@ -90,6 +111,9 @@ class ExchangeReplay:
         if path == "/api/v3/exchangeInfo":
             return 200, self._exchange_info()
         if path == "/api/v3/ticker/24hr":
+            if "symbol" in params:
+                one = next((m for m in self.markets if m.symbol == params["symbol"]), None)
+                return (200, self._ticker(one)) if one else (400, {"code": -1121, "msg": "Invalid symbol."})
             return 200, [self._ticker(m) for m in self.markets]
         if path == "/api/v3/klines":
             return self._klines(params)
@@ -156,9 +180,9 @@ def _symbol_info(m: ReplayMarket) -> dict[str, Any]:
         "allowTrailingStop": True, "cancelReplaceAllowed": True, "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": "0.00000001", "maxPrice": "1000000.00000000", "tickSize": "0.00000001"},
-            {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
-            {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
+            {"filterType": "PRICE_FILTER", "minPrice": f"{m.tick_size:.8f}", "maxPrice": "1000000.00000000", "tickSize": f"{m.tick_size:.8f}"},
+            {"filterType": "LOT_SIZE", "minQty": f"{m.min_qty:.8f}", "maxQty": "9000.00000000", "stepSize": f"{m.step_size:.8f}"},
+            {"filterType": "NOTIONAL", "minNotional": f"{m.min_notional:.8f}", "applyMinToMarket": True,
              "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5},
         ],
         "permissions": [], "permissionSets": [["SPOT"]],
@@ -167,11 +191,18 @@ def _symbol_info(m: ReplayMarket) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def binance_at(base_url: str) -> ccxt.binance:
-    """A real ccxt.binance (spot only) with every API url rewritten to `base_url`."""
-    exchange = ccxt.binance(
-        {"enableRateLimit": True, "timeout": 3_000, "options": {"fetchMarkets": {"types": ["spot"]}}}
-    )
+def binance_at(base_url: str, *, api_key: str | None = None, secret: str | None = None) -> ccxt.binance:
+    """A real ccxt.binance (spot only) with every API url rewritten to `base_url`, with API keys if given."""
+    config: dict[str, Any] = {
+        "enableRateLimit": True,
+        "timeout": 3_000,
+        "options": {"fetchMarkets": {"types": ["spot"]}},
+    }
+    if api_key is not None:
+        config["apiKey"] = api_key
+    if secret is not None:
+        config["secret"] = secret
+    exchange = ccxt.binance(config)
     # The replay answers at once; ccxt's throttle still runs, just with a short interval.
     exchange.rateLimit = 1
     api = exchange.urls["api"]
@@ -186,9 +217,27 @@ def binance_at(base_url: str) -> ccxt.binance:
 def _handler(state: ExchangeReplay) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def do_DELETE(self) -> None:
+            self._serve("DELETE")
+
+        def _serve(self, method: str) -> None:
             parsed = urlparse(self.path)
             params = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-            status, body = state.respond(parsed.path, params)
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                # Signed POSTs carry their parameters form-encoded in the body.
+                body_params = parse_qs(self.rfile.read(length).decode())
+                params.update({k: v[-1] for k, v in body_params.items()})
+            answer = state.handle(method, parsed.path, params, self.headers.get("X-MBX-APIKEY"))
+            if answer is DROP:
+                self.close_connection = True
+                return
+            status, body = answer  # type: ignore[misc]
             html = isinstance(body, str)
             data = body.encode() if html else json.dumps(body).encode()
             self.send_response(status)
@@ -208,7 +257,16 @@ def exchange_replay(
     markets: list[ReplayMarket], candles: dict[tuple[str, str], pl.DataFrame] | None = None
 ) -> Iterator[ExchangeReplay]:
     """Run the replay server in a thread on a free loopback port for the duration of the block."""
-    state = ExchangeReplay(markets=markets, candles=dict(candles or {}))
+    with serve(ExchangeReplay(markets=markets, candles=dict(candles or {}))) as state:
+        yield state
+
+
+S = TypeVar("S", bound=ExchangeReplay)
+
+
+@contextmanager
+def serve(state: S) -> Iterator[S]:
+    """Serve `state` (a replay or a subclass) on a free loopback port for the duration of the block."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="exchange-replay", daemon=True)
