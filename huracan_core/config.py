@@ -196,6 +196,8 @@ class HamiltonConfig(_Section):
     stale_data_bars: int = Field(default=2, ge=1)
     # Live clock: seconds between checks for a newly closed bar.
     poll_seconds: float = Field(default=5.0, gt=0)
+    # Replay clock: bars between journal commits (a killed replay redoes at most these on resume).
+    replay_commit_bars: int = Field(default=96, ge=1)
 
 
 def _empty_to_none(value: Any) -> Any:

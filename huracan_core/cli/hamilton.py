@@ -14,7 +14,16 @@ from rich import box
 from rich.table import Table
 
 from huracan_core.archive import Storage, paths
-from huracan_core.cli.common import ArchiveOpt, ConfigOpt, console, err_console, friendly_errors
+from huracan_core.cli.common import (
+    ArchiveOpt,
+    ConfigOpt,
+    LakeOpt,
+    SourceOpt,
+    SymbolsOpt,
+    console,
+    err_console,
+    friendly_errors,
+)
 from huracan_core.config import HuracanConfig, load_config
 from huracan_core.hamilton.status import (
     HamiltonStatus,
@@ -25,7 +34,9 @@ from huracan_core.hamilton.status import (
 )
 from huracan_core.market.candles import format_ms
 
-hamilton_app = typer.Typer(help="Hamilton, the trading service: its status and health.", no_args_is_help=True)
+hamilton_app = typer.Typer(
+    help="Hamilton, the trading service: run it, see its status and health.", no_args_is_help=True
+)
 
 MaxAgeOpt = Annotated[
     float | None,
@@ -62,18 +73,29 @@ def _when(moment: datetime) -> str:
 
 def _table(title: str, *columns: str) -> Table:
     # Light rules and single spaces keep a table within 80 columns (a terminal, `docker logs`).
-    return Table(*columns, title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
-                 pad_edge=False, collapse_padding=True)
+    return Table(
+        *columns,
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
 
 
 def _print_status(status: HamiltonStatus, *, now: datetime, limit: float, quote: str, where: str) -> None:
     age = heartbeat_age_seconds(status, now)
     stale = "" if age < limit else f"  STALE: older than {_age(limit)}; is Hamilton running?"
-    _say(f"Hamilton {status.mode} (clock {status.clock}), run {status.run_key}, started {_when(status.started_at)}")
+    _say(
+        f"Hamilton {status.mode} (clock {status.clock}), run {status.run_key}, started {_when(status.started_at)}"
+    )
     _say(f"Heartbeat {_age(age)} ago ({_when(status.heartbeat)}){stale}")
     _say(f"Last bar  {format_ms(status.bar_ms)}")
     _say(f"Equity    {status.equity:,.2f} {quote}   cash {status.cash:,.2f} {quote}")
-    paused = "no" if not status.paused else "YES" + (f" ({status.pause_reason})" if status.pause_reason else "")
+    paused = (
+        "no" if not status.paused else "YES" + (f" ({status.pause_reason})" if status.pause_reason else "")
+    )
     _say(f"Paused    {paused}")
     g = status.guardrails
     cap = "HIT: no new entries until 00:00 UTC" if g.loss_cap_hit else "not hit"
@@ -83,17 +105,31 @@ def _print_status(status: HamiltonStatus, *, now: datetime, limit: float, quote:
     if status.pending_db_commits:
         _say(f"Pending   {status.pending_db_commits} trade(s) journaled, not yet in the database")
 
-    positions = _table("Positions", "symbol", "side", "size", "quantity", "entry price", "entry (UTC)", "model")
+    positions = _table(
+        "Positions", "symbol", "side", "size", "quantity", "entry price", "entry (UTC)", "model"
+    )
     for symbol, p in sorted(status.positions.items()):
-        positions.add_row(symbol, p.side, f"{p.size:.1%}", f"{p.quantity:g}", f"{p.entry_price:,.6g}",
-                          format_ms(p.entry_time).removesuffix(" UTC"), p.model_id)
+        positions.add_row(
+            symbol,
+            p.side,
+            f"{p.size:.1%}",
+            f"{p.quantity:g}",
+            f"{p.entry_price:,.6g}",
+            format_ms(p.entry_time).removesuffix(" UTC"),
+            p.model_id,
+        )
     if status.positions:
         console.print(positions)
     else:
         _say("Positions none")
 
-    symbols = sorted(set(status.champions) | set(status.selection.symbols) | set(status.selection.dropped)
-                     | set(status.guardrails.blocked) | set(status.last_bar))
+    symbols = sorted(
+        set(status.champions)
+        | set(status.selection.symbols)
+        | set(status.selection.dropped)
+        | set(status.guardrails.blocked)
+        | set(status.last_bar)
+    )
     if symbols:
         table = _table("Symbols", "symbol", "champion", "traded", "last bar (UTC)", "note")
         for symbol in symbols:
@@ -120,11 +156,18 @@ def status(config: ConfigOpt = None, archive: ArchiveOpt = None) -> None:
     if current is None:
         err_console.print(
             f"No Hamilton status at {where}: Hamilton has not run against this archive "
-            "(check general.archive or --archive).", highlight=False, markup=False,
+            "(check general.archive or --archive).",
+            highlight=False,
+            markup=False,
         )
         raise typer.Exit(code=1)
-    _print_status(current, now=datetime.now(UTC), limit=default_max_age_seconds(cfg.general.timeframe),
-                  quote=cfg.general.quote, where=where)
+    _print_status(
+        current,
+        now=datetime.now(UTC),
+        limit=default_max_age_seconds(cfg.general.timeframe),
+        quote=cfg.general.quote,
+        where=where,
+    )
 
 
 @hamilton_app.command("health")
@@ -133,7 +176,60 @@ def health(config: ConfigOpt = None, archive: ArchiveOpt = None, max_age: MaxAge
     """Exit 0 when Hamilton's heartbeat is younger than --max-age, else 1 with its age (a healthcheck)."""
     cfg = _config(config, archive)
     limit = max_age if max_age is not None else default_max_age_seconds(cfg.general.timeframe)
-    verdict = check_health(read_status(Storage(cfg.general.archive)), now=datetime.now(UTC), max_age_seconds=limit)
+    verdict = check_health(
+        read_status(Storage(cfg.general.archive)), now=datetime.now(UTC), max_age_seconds=limit
+    )
     (console if verdict.ok else err_console).print(verdict.message, highlight=False, markup=False)
     if not verdict.ok:
         raise typer.Exit(code=1)
+
+
+@hamilton_app.command("run")
+@friendly_errors
+def run(
+    config: ConfigOpt = None,
+    mode: Annotated[
+        str | None, typer.Option("--mode", help="paper (default: hamilton.mode) or live (real orders, ccxt).")
+    ] = None,
+    clock: Annotated[
+        str, typer.Option("--clock", help="live (bars as they close) or replay (--from..--to).")
+    ] = "live",
+    start: Annotated[str | None, typer.Option("--from", help="Replay: first bar (UTC date/time).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Replay: end of the window (excluded).")] = None,
+    symbols: SymbolsOpt = None,
+    source: SourceOpt = None,
+    lake: LakeOpt = None,
+    archive: ArchiveOpt = None,
+    db: Annotated[str | None, typer.Option("--db", help="Database URL (SQLAlchemy).")] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Replay: forget this window's journal and start over.")
+    ] = False,
+    max_bars: Annotated[
+        int | None, typer.Option("--max-bars", min=1, help="Live clock: stop after N bars.")
+    ] = None,
+) -> None:
+    """Trade the champions one closed bar at a time (paper by default), or replay a window exactly as the
+    backtest would (`huracan backtest --champions` gives the same trades). SIGTERM finishes the bar and exits 0."""
+    from huracan_core.engine.nightly import parse_as_of
+    from huracan_core.hamilton.run import HamiltonRequest, run_hamilton, symbols_arg
+    from huracan_core.logs import setup_logging
+
+    overrides = {
+        "data.source": source,
+        "data.lake_dir": lake,
+        "general.archive": archive,
+        "general.database": db,
+    }
+    cfg = load_config(config, overrides=overrides)
+    setup_logging(cfg.general.log_dir, name="hamilton")
+    to_ms = lambda text: None if text is None else int(parse_as_of(text).timestamp() * 1000)  # noqa: E731
+    request = HamiltonRequest(
+        mode=mode or cfg.hamilton.mode, clock=clock, start_ms=to_ms(start), end_ms=to_ms(end),
+        symbols=symbols_arg(symbols), fresh=fresh, max_bars=max_bars,
+    )  # fmt: skip
+    summary = run_hamilton(cfg, request)
+    resumed = "" if summary.resumed_from_ms is None else " (resumed)"
+    _say(
+        f"Hamilton {request.mode} on the {clock} clock{resumed}: {summary.bars} bars, {summary.bar_symbols} "
+        f"bar-symbols, {summary.trades_closed} trades closed; run {summary.run_key}."
+    )

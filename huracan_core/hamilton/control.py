@@ -118,7 +118,9 @@ class SymbolsSelector(_ControlFile):
         mode = info.data.get("mode")
         if mode == "top":
             if value is None:
-                raise ValueError("required with mode 'top': how many trade_ok champions to trade (a whole number >= 1)")
+                raise ValueError(
+                    "required with mode 'top': how many trade_ok champions to trade (a whole number >= 1)"
+                )
             if value < 1:
                 raise ValueError("must be a whole number >= 1 with mode 'top'")
         elif value is not None and mode is not None:
@@ -238,17 +240,25 @@ def _roster_entries(roster: Mapping[str, Any] | None) -> list[Mapping[str, Any]]
         raise DataIntegrityError(f"the champion roster must be a JSON object, got {type(roster).__name__}")
     champions = roster.get("champions", [])
     if not isinstance(champions, list):
-        raise DataIntegrityError(f"the champion roster's 'champions' must be a list, got {type(champions).__name__}")
+        raise DataIntegrityError(
+            f"the champion roster's 'champions' must be a list, got {type(champions).__name__}"
+        )
     seen: set[str] = set()
     entries = []
     for entry in champions:
-        if isinstance(entry, Mapping) and isinstance(entry.get("symbol"), str) and entry["symbol"] not in seen:
+        if (
+            isinstance(entry, Mapping)
+            and isinstance(entry.get("symbol"), str)
+            and entry["symbol"] not in seen
+        ):
             seen.add(entry["symbol"])
             entries.append(entry)
     return entries
 
 
-def _why_not(symbol: str, by_symbol: Mapping[str, Mapping[str, Any]], roster: Mapping[str, Any] | None) -> str:
+def _why_not(
+    symbol: str, by_symbol: Mapping[str, Mapping[str, Any]], roster: Mapping[str, Any] | None
+) -> str:
     if roster is None:
         return "no champion roster yet (champion/champion.json is absent)"
     entry = by_symbol.get(symbol)
@@ -289,7 +299,9 @@ def choose_symbols(
 
     if selector is None:
         if configured is None:
-            return Selection(tradeable, "all", "every trade_ok champion (no selector file, hamilton.symbols unset)")
+            return Selection(
+                tradeable, "all", "every trade_ok champion (no selector file, hamilton.symbols unset)"
+            )
         wanted = [normalize_symbol(symbol) for symbol in configured]
         kept, dropped = named(wanted)
         return Selection(kept, "configured", "hamilton.symbols (no selector file)", dropped)
@@ -301,7 +313,9 @@ def choose_symbols(
         n = selector.n or 0
         chosen = tradeable[:n]
         short = f" (only {len(chosen)} available)" if len(chosen) < n else ""
-        return Selection(chosen, "top", f"top {n} trade_ok champions of the roster{short}, {_set_by(selector)}")
+        return Selection(
+            chosen, "top", f"top {n} trade_ok champions of the roster{short}, {_set_by(selector)}"
+        )
     kept, dropped = named(selector.symbols)
     return Selection(kept, "list", f"list of {len(selector.symbols)}, {_set_by(selector)}", dropped)
 

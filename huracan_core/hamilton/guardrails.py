@@ -28,7 +28,12 @@ from huracan_core.timeframe import DAY_MS, timeframe_ms
 
 BlockCode = Literal["PAUSED", "DAILY_LOSS_CAP", "STALE_DATA", "STALE_MODEL", "MAX_POSITIONS", "MAX_NOTIONAL"]
 BLOCK_CODES: tuple[BlockCode, ...] = (
-    "PAUSED", "DAILY_LOSS_CAP", "STALE_DATA", "STALE_MODEL", "MAX_POSITIONS", "MAX_NOTIONAL",
+    "PAUSED",
+    "DAILY_LOSS_CAP",
+    "STALE_DATA",
+    "STALE_MODEL",
+    "MAX_POSITIONS",
+    "MAX_NOTIONAL",
 )  # in order of precedence
 
 
@@ -114,7 +119,9 @@ class GuardrailState:
                 raise DataIntegrityError(f"guardrail state field {name!r} must be a number, got {value!r}")
         hit_at = state.loss_cap_hit_at_ms
         if hit_at is not None and (isinstance(hit_at, bool) or not isinstance(hit_at, int)):
-            raise DataIntegrityError(f"guardrail state field 'loss_cap_hit_at_ms' must be UTC ms, got {hit_at!r}")
+            raise DataIntegrityError(
+                f"guardrail state field 'loss_cap_hit_at_ms' must be UTC ms, got {hit_at!r}"
+            )
         return state
 
 
@@ -203,7 +210,9 @@ def entry_block(
     `max_notional_per_coin`.
     """
     if open_positions < (1 if already_open else 0):
-        raise ValueError(f"open_positions={open_positions} cannot be below 1 when {symbol} already holds a position")
+        raise ValueError(
+            f"open_positions={open_positions} cannot be below 1 when {symbol} already holds a position"
+        )
     if paused:
         return Block("PAUSED", "trading is paused (control/pause.json): no new entries until it is lifted")
     if state.loss_cap_hit:

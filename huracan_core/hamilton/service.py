@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -148,6 +148,9 @@ class Hamilton:
         max_notional_per_coin: float = math.inf,
         commit_every: int = 1,
         close_at_end: bool = True,
+        select: Callable[[int], Sequence[str]] | None = None,
+        on_commit: Callable[[Hamilton, int], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.run_key = run_key
         self.mode = mode
@@ -164,6 +167,12 @@ class Hamilton:
         self.commit_every = max(1, int(commit_every))
         self.close_at_end = close_at_end
         self.coins = {s: CoinState(s, TradeBook(s)) for s in self.symbols}
+        # Live: which coins to trade, asked once per bar (the symbols selector); a coin that leaves the
+        # selection is closed at the next open and decides nothing more. Replay: the fixed `symbols`.
+        self.select = select
+        self.on_commit = on_commit
+        self.should_stop = should_stop or (lambda: False)
+        self.selected: set[str] = set(self.symbols)
         self._fills: list[Fill] = []
         self._touched_days: set[date] = set()
         self._closed: list[dict[str, Any]] = []
@@ -206,21 +215,41 @@ class Hamilton:
         since_commit = 0
         bar_ms = None
         for bar_ms in self.feed.bars(after):
-            for symbol in self.symbols:
+            if self.select is not None:
+                self._reselect(bar_ms)
+            for symbol in list(self.coins):
                 self._coin_bar(self.coins[symbol], bar_ms)
             self.summary.bars += 1
             if self.guard is not None:
                 self.guard.on_equity(bar_ms=bar_ms, equity=self._equity())
             since_commit += 1
-            if since_commit >= self.commit_every:
+            if since_commit >= self.commit_every or self.should_stop():
                 self._commit(bar_ms)
                 since_commit = 0
+            if self.should_stop():  # SIGTERM: the bar is finished and committed; leave cleanly
+                log.info("Stopping after bar %s as asked.", bar_ms)
+                break
         if since_commit and bar_ms is not None:
             self._commit(bar_ms)
         self.summary.refused_champions = list(self.book.events)
         return self.summary
 
+    def _reselect(self, bar_ms: int) -> None:
+        try:
+            wanted = list(self.select(bar_ms))  # type: ignore[misc]
+        except Exception as exc:  # a bad selector file keeps the previous selection
+            log.warning("⚠️ symbols selector not applied (%s); keeping %s", exc, sorted(self.selected))
+            return
+        for symbol in wanted:
+            self.coins.setdefault(symbol, CoinState(symbol, TradeBook(symbol)))
+        if set(wanted) != self.selected:
+            log.info("Trading %s from this bar on.", ", ".join(wanted) or "nothing")
+        self.selected = set(wanted)
+
     def _coin_bar(self, coin: CoinState, bar_ms: int) -> None:
+        selected = coin.symbol in self.selected
+        if not selected and coin.book.position == 0 and coin.pending is None and coin.quantity == 0:
+            return
         champion = self.book.at(coin.symbol, bar_ms + self.tf, coin.champion)
         row = self.feed.row(coin.symbol, bar_ms, champion)
         if row is None:
@@ -252,10 +281,17 @@ class Hamilton:
         coin.pending = None
         if last:  # everything was closed at this open; nothing is decided past the window
             return
-        if champion is None:
+        if not selected:  # left the selection: close at the next open, decide nothing
+            if coin.book.position != 0:
+                coin.pending = {"target": 0.0, "cost_bps": row.cost_bps, "model_id": coin.book.open_trade
+                                and coin.book.open_trade.model_id, "guardrail_reason": "left the selection"}  # fmt: skip
+                self._place(coin, bar_ms, 0.0, row.close, (row.fee_bps, row.spread_bps, row.slippage_bps))
+            return
+        if champion is None:  # never trade a coin without a champion; close what is held
             if coin.book.position:
                 coin.pending = {"target": 0.0, "cost_bps": row.cost_bps, "model_id": coin.book.open_trade
                                 and coin.book.open_trade.model_id}  # fmt: skip
+                self._place(coin, bar_ms, 0.0, row.close, (row.fee_bps, row.spread_bps, row.slippage_bps))
             return
         if coin.champion is None or champion.model_id != coin.champion.model_id:
             coin.champion, coin.trader = champion, self._trader(champion)
@@ -389,7 +425,13 @@ class Hamilton:
             "broker": self.broker.to_dict() if hasattr(self.broker, "to_dict") else None,  # type: ignore[attr-defined]
             "guard": None if self.guard is None else self.guard.to_dict(),
             "day_start": self.day_start,
+            "account": self._account(),
         }
+
+    def _account(self) -> dict[str, Any]:
+        """The broker's balances at this commit: what a restart reconciles the exchange against."""
+        snap = self.broker.snapshot()
+        return {"quote": snap.quote, "positions": dict(snap.positions)}
 
     def _commit(self, bar_ms: int) -> None:
         open_rows = []
@@ -417,3 +459,5 @@ class Hamilton:
             write_day(self.storage, touched, self.journal.trades_on(touched))
         self._touched_days.clear()
         self.summary.last_bar_ms = bar_ms
+        if self.on_commit is not None:
+            self.on_commit(self, bar_ms)

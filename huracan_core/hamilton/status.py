@@ -61,19 +61,27 @@ class GuardrailsStatus(_StatusModel):
     blocked: dict[str, str] = Field(default_factory=dict)  # symbol -> why its last entry was refused
 
     @classmethod
-    def from_state(cls, state: GuardrailState, blocked: Mapping[str, Block | str] | None = None) -> GuardrailsStatus:
+    def from_state(
+        cls, state: GuardrailState, blocked: Mapping[str, Block | str] | None = None
+    ) -> GuardrailsStatus:
         """The status view of the guardrail state and of this bar's refused entries."""
         reasons = {
-            symbol: f"{b.code}: {b.reason}" if isinstance(b, Block) else str(b) for symbol, b in (blocked or {}).items()
+            symbol: f"{b.code}: {b.reason}" if isinstance(b, Block) else str(b)
+            for symbol, b in (blocked or {}).items()
         }
         return cls(
-            day=state.day, day_start_equity=state.day_start_equity, loss_cap_hit=state.loss_cap_hit, blocked=reasons
+            day=state.day,
+            day_start_equity=state.day_start_equity,
+            loss_cap_hit=state.loss_cap_hit,
+            blocked=reasons,
         )
 
 
 class SelectionStatus(_StatusModel):
     symbols: list[str] = Field(default_factory=list)  # what Hamilton trades now
-    mode: str = "none"  # top | list | off | all | configured (see control.Selection); none before the first bar
+    mode: str = (
+        "none"  # top | list | off | all | configured (see control.Selection); none before the first bar
+    )
     how: str = ""
     dropped: dict[str, str] = Field(default_factory=dict)  # wanted symbol -> why it is not traded
 
@@ -133,7 +141,9 @@ def write_status(storage: Storage, status: HamiltonStatus) -> bool:
     try:
         storage.write_json(key, status.model_dump(mode="json"))
     except Exception as exc:
-        log.warning("Could not write the Hamilton status to %s: %s: %s", storage.url(key), type(exc).__name__, exc)
+        log.warning(
+            "Could not write the Hamilton status to %s: %s: %s", storage.url(key), type(exc).__name__, exc
+        )
         return False
     return True
 
@@ -152,7 +162,9 @@ def read_status(storage: Storage) -> HamiltonStatus | None:
     except CorruptFileError as exc:  # not JSON at all (empty, truncated)
         raise CorruptFileError(f"{storage.url(key)} is not a valid Hamilton status: {exc}") from None
     if not isinstance(raw, Mapping):
-        raise CorruptFileError(f"{storage.url(key)} is not a valid Hamilton status: it must hold a JSON object")
+        raise CorruptFileError(
+            f"{storage.url(key)} is not a valid Hamilton status: it must hold a JSON object"
+        )
     known = {name: value for name, value in raw.items() if name in HamiltonStatus.model_fields}
     try:
         return HamiltonStatus.model_validate(known)
@@ -184,8 +196,12 @@ class HealthCheck:
     message: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "age_seconds": self.age_seconds, "max_age_seconds": self.max_age_seconds,
-                "message": self.message}
+        return {
+            "ok": self.ok,
+            "age_seconds": self.age_seconds,
+            "max_age_seconds": self.max_age_seconds,
+            "message": self.message,
+        }
 
 
 def check_health(status: HamiltonStatus | None, *, now: datetime, max_age_seconds: float) -> HealthCheck:
@@ -196,7 +212,9 @@ def check_health(status: HamiltonStatus | None, *, now: datetime, max_age_second
     ok = age < max_age_seconds
     verdict = "healthy" if ok else "unhealthy"
     return HealthCheck(
-        ok, age, max_age_seconds,
+        ok,
+        age,
+        max_age_seconds,
         f"{verdict}: heartbeat {age:,.0f} s old (limit {max_age_seconds:,.0f} s), "
         f"last at {status.heartbeat.strftime('%Y-%m-%d %H:%M:%S UTC')}",
     )

@@ -170,6 +170,11 @@ class PaperBroker(Broker):
             "settled_bar": dict(self._settled_bar),
         }
 
+    def restore(self, data: Mapping[str, Any]) -> None:
+        """Continue from a journaled book, keeping this book's market rules."""
+        restored = PaperBroker.from_dict(data, rules=self._rules, default_rules=self._default_rules)
+        self.__dict__.update(restored.__dict__)
+
     @classmethod
     def from_dict(
         cls,
