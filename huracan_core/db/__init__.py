@@ -21,10 +21,10 @@ from huracan_core.db.queries import (
     record_model,
     record_promotion,
     record_run,
-    record_trade,
     set_model_status,
 )
 from huracan_core.db.tables import ALL_TABLES, metadata
+from huracan_core.db.trading import record_trade
 
 __all__ = [
     "ALL_TABLES",

@@ -17,6 +17,9 @@ from huracan_core.exceptions import ConfigError, DatabaseUnavailableError, Hurac
 
 # libpq's connect_timeout is whole seconds (minimum 2); long enough for a busy server, short enough to fail fast.
 DEFAULT_CONNECT_TIMEOUT_S = 5
+# How long a SQLite writer waits for another writer's transaction (Hamilton, the Engine and the bot share
+# one file) before "database is locked": far longer than any of their transactions takes.
+SQLITE_BUSY_TIMEOUT_S = 30.0
 UPGRADE_HINT = "run `huracan db upgrade` (or huracan_core.db.upgrade(url)) to create or update the tables"
 
 
@@ -67,24 +70,51 @@ def _parse(url: str) -> URL:
     return parsed
 
 
-def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
-    # SQLite ignores foreign keys unless asked, per connection; PostgreSQL always enforces them.
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
+def _in_memory(parsed: URL) -> bool:
+    database = parsed.database or ""
+    return database in ("", ":memory:") or (database.startswith("file:") and "mode=memory" in database)
 
 
-def connect(url: str, *, connect_timeout_s: int = DEFAULT_CONNECT_TIMEOUT_S) -> Engine:
+def _sqlite_pragmas(*, wal: bool, busy_timeout_s: float) -> Any:
+    """The per-connection settings that let several processes write one SQLite file at once.
+
+    busy_timeout: wait for another writer instead of failing with "database is locked" (set first, so the
+    switch to WAL below waits too); WAL: readers never block the writer nor the writer them; synchronous
+    NORMAL: in WAL mode still crash-safe for the database (a power cut may lose the last commits, a
+    `kill -9` loses nothing), without an fsync per commit; foreign_keys: SQLite ignores them unless asked.
+    """
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+            if wal:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+        finally:
+            cursor.close()
+
+    return on_connect
+
+
+def connect(
+    url: str,
+    *,
+    connect_timeout_s: int = DEFAULT_CONNECT_TIMEOUT_S,
+    busy_timeout_s: float = SQLITE_BUSY_TIMEOUT_S,
+) -> Engine:
     """An Engine for `url` (sqlite:///file.db or postgresql+psycopg2://...); does no I/O except mkdir.
 
     Creates the folder of a SQLite file so a fresh checkout works; pings pooled connections before use so
-    a restarted server does not fail the next query; PostgreSQL sessions run in UTC.
+    a restarted server does not fail the next query; PostgreSQL sessions run in UTC. SQLite files run in
+    WAL mode with a busy timeout of `busy_timeout_s`, so concurrent writers wait for each other.
     Call `check_reachable` (or `open_database`) to fail early with a clear message.
     """
     parsed = _parse(url)
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database not in (None, "", ":memory:") and not parsed.database.startswith("file:"):
+        if not _in_memory(parsed) and not (parsed.database or "").startswith("file:"):
             folder = Path(parsed.database).expanduser().parent
             try:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -93,7 +123,7 @@ def connect(url: str, *, connect_timeout_s: int = DEFAULT_CONNECT_TIMEOUT_S) -> 
                     f"cannot create folder {folder} for the SQLite file ({exc.strerror or exc}); "
                     "choose a writable path in general.database / --db"
                 ) from None
-        kwargs["connect_args"] = {"timeout": float(connect_timeout_s)}
+        kwargs["connect_args"] = {"timeout": float(busy_timeout_s)}
     else:
         kwargs["connect_args"] = {
             "connect_timeout": max(2, int(connect_timeout_s)),
@@ -101,7 +131,8 @@ def connect(url: str, *, connect_timeout_s: int = DEFAULT_CONNECT_TIMEOUT_S) -> 
         }
     engine = create_engine(parsed, **kwargs)
     if parsed.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _enable_sqlite_foreign_keys)
+        pragmas = _sqlite_pragmas(wal=not _in_memory(parsed), busy_timeout_s=busy_timeout_s)
+        event.listen(engine, "connect", pragmas)
     return engine
 
 

@@ -74,8 +74,8 @@ def current_revision(url_or_engine: str | Engine) -> str | None:
 def upgrade(url_or_engine: str | Engine, revision: str = "head") -> str:
     """Migrate the database to `revision` (default: head) and return the revision it is now at.
 
-    Idempotent: at head already, nothing runs. All steps run in one transaction where the backend allows
-    (PostgreSQL: DDL is transactional, so a failed step leaves the previous schema intact).
+    Idempotent: at head already, nothing runs. All steps run in one transaction (DDL is transactional on
+    PostgreSQL and SQLite), so a failed step leaves the previous schema and its rows intact.
     """
     with _engine_for(url_or_engine) as engine:
         check_reachable(engine)
@@ -86,6 +86,12 @@ def upgrade(url_or_engine: str | Engine, revision: str = "head") -> str:
                     conn.execute(
                         text("SELECT pg_advisory_xact_lock(:lock_id)"), {"lock_id": _UPGRADE_LOCK_ID}
                     )
+                elif conn.dialect.name == "sqlite":
+                    # The sqlite3 driver opens a transaction only before INSERT/UPDATE/DELETE, so DDL would
+                    # commit step by step and a failure half-way through rebuilding a table would strand its
+                    # rows. BEGIN IMMEDIATE makes the whole upgrade one transaction, like PostgreSQL's, and
+                    # takes the write lock at once, so concurrent upgrades take turns.
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, revision)
             with engine.connect() as conn:

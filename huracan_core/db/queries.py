@@ -8,34 +8,25 @@ transaction). Times are arguments and must be timezone-aware; nothing here reads
 from __future__ import annotations
 
 import json
-import math
-import re
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, delete, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import and_, select
 
-from huracan_core.db.connection import translate
+from huracan_core.db import rows as valid
+from huracan_core.db.rows import Bind, transaction, upsert
 from huracan_core.db.tables import (
     MODEL_STATUSES,
     PROMOTED_BY,
     RUN_STATUSES,
     TRADE_MODES,
-    TRADE_SIDES,
     daily_equity,
-    live_trades,
     model_metrics,
     models,
     promotions,
     runs,
 )
-
-Bind = Engine | Connection
-_SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
 
 # The SQL the README shows; plain SQL that runs unchanged in sqlite3 and psql (a test runs each on both).
 README_SQL: dict[str, str] = {
@@ -53,103 +44,30 @@ README_SQL: dict[str, str] = {
         "WHERE promoted_at >= CURRENT_DATE\n"
         "ORDER BY promoted_at, symbol;"
     ),
-    "pnl_by_day": (
-        "SELECT trade_day, mode, equity, pnl_pct, trades\nFROM daily_equity\nORDER BY mode, trade_day;"
+    # Hamilton: positions open now, in every run.
+    "open_positions": (
+        "SELECT run_key, symbol, side, size, quantity, entry_fill_price, opened_at, model_id\n"
+        "FROM live_trades\n"
+        "WHERE closed_at IS NULL\n"
+        "ORDER BY run_key, symbol;"
+    ),
+    # Hamilton: one run's trades closed on one UTC day (the bounds carry their offset, so psql sessions in
+    # any time zone and SQLite's UTC text agree).
+    "trades_of_a_day": (
+        "SELECT symbol, side, size, entry_fill_price, exit_fill_price, net_pnl_pct, closed_at\n"
+        "FROM live_trades\n"
+        "WHERE run_key = 'paper'\n"
+        "  AND closed_at >= '2026-11-24 00:00:00+00:00' AND closed_at < '2026-11-25 00:00:00+00:00'\n"
+        "ORDER BY closed_at, symbol;"
+    ),
+    # Hamilton: one run's equity curve, one row per UTC day.
+    "equity_curve": (
+        "SELECT trade_day, equity, pnl_pct, trades\n"
+        "FROM daily_equity\n"
+        "WHERE run_key = 'paper'\n"
+        "ORDER BY trade_day;"
     ),
 }
-
-
-# --- plumbing ---------------------------------------------------------------------------------------
-@contextmanager
-def _transaction(bind: Bind) -> Iterator[Connection]:
-    """One transaction for an Engine; the caller's transaction for a Connection (begun if none is open)."""
-    url = bind.url if isinstance(bind, Engine) else bind.engine.url
-    try:
-        if isinstance(bind, Engine):
-            with bind.begin() as conn:
-                yield conn
-        elif bind.in_transaction():
-            yield bind
-        else:
-            with bind.begin():
-                yield bind
-    except DBAPIError as exc:
-        raise (translate(exc, url) or exc) from None
-
-
-def _upsert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> None:
-    """Insert rows, replacing any row with the same key (native ON CONFLICT where the dialect has it)."""
-    if not rows:
-        return
-    dialect = conn.dialect.name
-    if dialect in ("sqlite", "postgresql"):
-        dialect_insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
-        stmt = dialect_insert(table).values(list(rows))
-        changing = [name for name in rows[0] if name not in keys]
-        if changing:
-            stmt = stmt.on_conflict_do_update(
-                index_elements=list(keys), set_={name: stmt.excluded[name] for name in changing}
-            )
-        else:
-            stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
-        conn.execute(stmt)
-        return
-    # Any other dialect: delete + insert inside the caller's one transaction.
-    for row in rows:
-        conn.execute(delete(table).where(and_(*(table.c[key] == row[key] for key in keys))))
-    conn.execute(insert(table), list(rows))
-
-
-def _symbol(symbol: str) -> str:
-    if not isinstance(symbol, str) or not _SYMBOL.match(symbol):
-        raise ValueError(f"symbol {symbol!r} is not like BTCUSDT (2-20 capital letters or digits, no slash)")
-    return symbol
-
-
-def _one_of(what: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ValueError(f"{what} {value!r} is not one of {', '.join(allowed)}")
-    return value
-
-
-def _finite(
-    what: str, value: float | None, *, positive: bool = False, optional: bool = False
-) -> float | None:
-    if value is None:
-        if optional:
-            return None
-        raise ValueError(f"{what} is required")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"{what} is {number}; only finite numbers can be stored")
-    if positive and number <= 0:
-        raise ValueError(f"{what} must be positive, got {number}")
-    return number
-
-
-def _aware(what: str, value: datetime | None, *, optional: bool = False) -> datetime | None:
-    if value is None:
-        if optional:
-            return None
-        raise ValueError(f"{what} is required")
-    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{what} must be a timezone-aware datetime (UTC), got {value!r}")
-    return value
-
-
-def _json_text(what: str, value: Mapping[str, Any] | None) -> str | None:
-    if value is None:
-        return None
-    try:
-        return json.dumps(value, sort_keys=True, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{what} cannot be stored as JSON: {exc}") from None
-
-
-def _count(what: str, value: int) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{what} must be a non-negative integer, got {value!r}")
-    return value
 
 
 # --- writers ----------------------------------------------------------------------------------------
@@ -168,27 +86,27 @@ def record_model(
 ) -> None:
     """Insert or replace one trained bundle's row, keyed by (symbol, model_id)."""
     row = {
-        "symbol": _symbol(symbol),
+        "symbol": valid.symbol(symbol),
         "model_id": model_id,
         "path": path,
         "sha256": sha256,
         "feature_recipe_hash": feature_recipe_hash,
         "config_hash": config_hash,
-        "trained_as_of": _aware("trained_as_of", trained_as_of),
-        "created_at": _aware("created_at", created_at),
-        "status": _one_of("model status", status, MODEL_STATUSES),
+        "trained_as_of": valid.aware("trained_as_of", trained_as_of),
+        "created_at": valid.aware("created_at", created_at),
+        "status": valid.one_of("model status", status, MODEL_STATUSES),
     }
-    with _transaction(bind) as conn:
-        _upsert(conn, models, [row], ("symbol", "model_id"))
+    with transaction(bind) as conn:
+        upsert(conn, models, [row], ("symbol", "model_id"))
 
 
 def set_model_status(bind: Bind, *, symbol: str, model_id: str, status: str) -> None:
     """Change a recorded model's status (e.g. champion -> retired on promotion)."""
-    _one_of("model status", status, MODEL_STATUSES)
-    with _transaction(bind) as conn:
+    valid.one_of("model status", status, MODEL_STATUSES)
+    with transaction(bind) as conn:
         result = conn.execute(
             models.update()
-            .where(models.c.symbol == _symbol(symbol), models.c.model_id == model_id)
+            .where(models.c.symbol == valid.symbol(symbol), models.c.model_id == model_id)
             .values(status=status)
         )
         if result.rowcount == 0:
@@ -203,7 +121,7 @@ def record_metrics(
     Scope says which slice the numbers describe: 'oos' (the whole out-of-sample test, after costs),
     a regime such as 'regime:TREND', or an engine such as 'engine:breakout'.
     """
-    _symbol(symbol)
+    valid.symbol(symbol)
     if not scope:
         raise ValueError("scope must be a non-empty name such as 'oos'")
     rows = [
@@ -212,17 +130,17 @@ def record_metrics(
             "model_id": model_id,
             "scope": scope,
             "metric_name": name,
-            "metric_value": _finite(f"metric {name!r} of {symbol}/{model_id} ({scope})", value),
+            "metric_value": valid.finite(f"metric {name!r} of {symbol}/{model_id} ({scope})", value),
         }
         for name, value in metrics.items()
     ]
-    with _transaction(bind) as conn:
+    with transaction(bind) as conn:
         known = conn.execute(
             select(models.c.model_id).where(models.c.symbol == symbol, models.c.model_id == model_id)
         ).first()
         if known is None:
             raise ValueError(f"model {symbol}/{model_id} is not recorded; call record_model first")
-        _upsert(conn, model_metrics, rows, ("symbol", "model_id", "scope", "metric_name"))
+        upsert(conn, model_metrics, rows, ("symbol", "model_id", "scope", "metric_name"))
     return len(rows)
 
 
@@ -239,16 +157,16 @@ def record_promotion(
 ) -> None:
     """Record one champion pointer move; the same move (symbol, to_model_id, promoted_at) replaces its row."""
     row = {
-        "symbol": _symbol(symbol),
+        "symbol": valid.symbol(symbol),
         "from_model_id": from_model_id,
         "to_model_id": to_model_id,
-        "promoted_by": _one_of("promoted_by", promoted_by, PROMOTED_BY),
-        "promoted_at": _aware("promoted_at", promoted_at),
+        "promoted_by": valid.one_of("promoted_by", promoted_by, PROMOTED_BY),
+        "promoted_at": valid.aware("promoted_at", promoted_at),
         "reason": reason,
-        "metrics": _json_text(f"metrics of the promotion of {symbol}/{to_model_id}", metrics),
+        "metrics": valid.json_text(f"metrics of the promotion of {symbol}/{to_model_id}", metrics),
     }
-    with _transaction(bind) as conn:
-        _upsert(conn, promotions, [row], ("symbol", "to_model_id", "promoted_at"))
+    with transaction(bind) as conn:
+        upsert(conn, promotions, [row], ("symbol", "to_model_id", "promoted_at"))
 
 
 def record_run(
@@ -275,18 +193,18 @@ def record_run(
     row = {
         "run_id": run_id,
         "kind": kind,
-        "as_of": _aware("as_of", as_of),
-        "started_at": _aware("started_at", started_at),
-        "finished_at": _aware("finished_at", finished_at, optional=True),
-        "status": _one_of("run status", status, RUN_STATUSES),
-        "symbols_total": _count("symbols_total", symbols_total),
-        "symbols_succeeded": _count("symbols_succeeded", symbols_succeeded),
-        "symbols_failed": _count("symbols_failed", symbols_failed),
-        "symbols_skipped": _count("symbols_skipped", symbols_skipped),
-        "detail": _json_text(f"detail of run {run_id}", detail),
+        "as_of": valid.aware("as_of", as_of),
+        "started_at": valid.aware("started_at", started_at),
+        "finished_at": valid.aware("finished_at", finished_at, optional=True),
+        "status": valid.one_of("run status", status, RUN_STATUSES),
+        "symbols_total": valid.count("symbols_total", symbols_total),
+        "symbols_succeeded": valid.count("symbols_succeeded", symbols_succeeded),
+        "symbols_failed": valid.count("symbols_failed", symbols_failed),
+        "symbols_skipped": valid.count("symbols_skipped", symbols_skipped),
+        "detail": valid.json_text(f"detail of run {run_id}", detail),
     }
-    with _transaction(bind) as conn:
-        _upsert(conn, runs, [row], ("run_id",))
+    with transaction(bind) as conn:
+        upsert(conn, runs, [row], ("run_id",))
 
 
 def finish_run(
@@ -302,78 +220,59 @@ def finish_run(
 ) -> None:
     """Close a run started with record_run, keeping its kind, as_of, started_at and symbols_total."""
     values: dict[str, Any] = {
-        "finished_at": _aware("finished_at", finished_at),
-        "status": _one_of("run status", status, RUN_STATUSES),
-        "symbols_succeeded": _count("symbols_succeeded", symbols_succeeded),
-        "symbols_failed": _count("symbols_failed", symbols_failed),
-        "symbols_skipped": _count("symbols_skipped", symbols_skipped),
+        "finished_at": valid.aware("finished_at", finished_at),
+        "status": valid.one_of("run status", status, RUN_STATUSES),
+        "symbols_succeeded": valid.count("symbols_succeeded", symbols_succeeded),
+        "symbols_failed": valid.count("symbols_failed", symbols_failed),
+        "symbols_skipped": valid.count("symbols_skipped", symbols_skipped),
     }
     if detail is not None:
-        values["detail"] = _json_text(f"detail of run {run_id}", detail)
-    with _transaction(bind) as conn:
+        values["detail"] = valid.json_text(f"detail of run {run_id}", detail)
+    with transaction(bind) as conn:
         result = conn.execute(runs.update().where(runs.c.run_id == run_id).values(**values))
         if result.rowcount == 0:
             raise ValueError(f"run {run_id!r} was never started; call record_run first")
 
 
-def record_trade(
-    bind: Bind,
-    *,
-    trade_id: str,
-    symbol: str,
-    side: str,
-    size: float,
-    opened_at: datetime,
-    entry_price: float,
-    mode: str,
-    model_id: str | None = None,
-    closed_at: datetime | None = None,
-    exit_price: float | None = None,
-    fee_bps: float | None = None,
-    cost_bps: float | None = None,
-    net_pnl_pct: float | None = None,
-) -> None:
-    """Insert or replace one trade by trade_id: call when it opens, and again with the exit when it closes."""
-    if not trade_id:
-        raise ValueError("trade_id must be non-empty")
-    if (closed_at is None) != (exit_price is None):
-        raise ValueError(f"trade {trade_id}: closed_at and exit_price must be given together")
-    if closed_at is not None and _aware("closed_at", closed_at) < _aware("opened_at", opened_at):  # type: ignore[operator]
-        raise ValueError(f"trade {trade_id}: closed_at {closed_at.isoformat()} is before opened_at")
-    row = {
-        "trade_id": trade_id,
-        "symbol": _symbol(symbol),
-        "side": _one_of("side", side, TRADE_SIDES),
-        "size": _finite(f"size of trade {trade_id}", size, positive=True),
-        "opened_at": _aware("opened_at", opened_at),
-        "entry_price": _finite(f"entry_price of trade {trade_id}", entry_price, positive=True),
-        "closed_at": closed_at,
-        "exit_price": _finite(f"exit_price of trade {trade_id}", exit_price, positive=True, optional=True),
-        "fee_bps": _finite(f"fee_bps of trade {trade_id}", fee_bps, optional=True),
-        "cost_bps": _finite(f"cost_bps of trade {trade_id}", cost_bps, optional=True),
-        "net_pnl_pct": _finite(f"net_pnl_pct of trade {trade_id}", net_pnl_pct, optional=True),
-        "mode": _one_of("mode", mode, TRADE_MODES),
-        "model_id": model_id,
+def equity_row(
+    *, run_key: str, mode: str, trade_day: date, equity: float, pnl_pct: float, trades: int
+) -> dict[str, Any]:
+    """One daily_equity row, checked: a UTC day, finite numbers, a known mode."""
+    valid.day("trade_day", trade_day)
+    return {
+        "run_key": valid.name("run_key", run_key, max_length=128),
+        "trade_day": trade_day,
+        "mode": valid.one_of("mode", mode, TRADE_MODES),
+        "equity": valid.finite(f"equity on {trade_day}", equity),
+        "pnl_pct": valid.finite(f"pnl_pct on {trade_day}", pnl_pct),
+        "trades": valid.count(f"trades on {trade_day}", trades),
     }
-    with _transaction(bind) as conn:
-        _upsert(conn, live_trades, [row], ("trade_id",))
 
 
 def record_daily_equity(
-    bind: Bind, *, trade_day: date, mode: str, equity: float, pnl_pct: float, trades: int
+    bind: Bind,
+    *,
+    trade_day: date,
+    mode: str,
+    equity: float,
+    pnl_pct: float,
+    trades: int,
+    run_key: str | None = None,
 ) -> None:
-    """Insert or replace the end-of-day equity of one UTC day and mode."""
-    if isinstance(trade_day, datetime) or not isinstance(trade_day, date):
-        raise ValueError(f"trade_day must be a date (UTC day), got {trade_day!r}")
-    row = {
-        "trade_day": trade_day,
-        "mode": _one_of("mode", mode, TRADE_MODES),
-        "equity": _finite(f"equity on {trade_day}", equity),
-        "pnl_pct": _finite(f"pnl_pct on {trade_day}", pnl_pct),
-        "trades": _count("trades", trades),
-    }
-    with _transaction(bind) as conn:
-        _upsert(conn, daily_equity, [row], ("trade_day", "mode"))
+    """Insert or replace the end-of-day equity of one run on one UTC day.
+
+    `run_key` defaults to the mode: 'paper' and 'live' are the keys of Hamilton's default runs.
+    """
+    row = equity_row(
+        run_key=mode if run_key is None else run_key,
+        mode=mode,
+        trade_day=trade_day,
+        equity=equity,
+        pnl_pct=pnl_pct,
+        trades=trades,
+    )
+    with transaction(bind) as conn:
+        upsert(conn, daily_equity, [row], ("run_key", "trade_day"))
 
 
 # --- readers ----------------------------------------------------------------------------------------
@@ -399,7 +298,7 @@ def best_models(
         .order_by(order, models.c.symbol, models.c.model_id)
         .limit(limit)
     )
-    with _transaction(bind) as conn:
+    with transaction(bind) as conn:
         return [dict(row._mapping) for row in conn.execute(stmt)]
 
 
@@ -411,28 +310,27 @@ def promotions_on(bind: Bind, day: date) -> list[dict[str, Any]]:
         .where(promotions.c.promoted_at >= start, promotions.c.promoted_at < start + timedelta(days=1))
         .order_by(promotions.c.promoted_at, promotions.c.symbol)
     )
-    with _transaction(bind) as conn:
+    with transaction(bind) as conn:
         rows = [dict(row._mapping) for row in conn.execute(stmt)]
     for row in rows:
         row["metrics"] = json.loads(row["metrics"]) if row["metrics"] else None
     return rows
 
 
-def pnl_by_day(bind: Bind, mode: str = "paper") -> list[dict[str, Any]]:
-    """End-of-day equity and return per UTC day for one mode, oldest first."""
-    _one_of("mode", mode, TRADE_MODES)
+def pnl_by_day(bind: Bind, run_key: str = "paper") -> list[dict[str, Any]]:
+    """End-of-day equity and return per UTC day of one run (default: the paper run), oldest first."""
     stmt = (
         select(daily_equity.c.trade_day, daily_equity.c.equity, daily_equity.c.pnl_pct, daily_equity.c.trades)
-        .where(daily_equity.c.mode == mode)
+        .where(daily_equity.c.run_key == run_key)
         .order_by(daily_equity.c.trade_day)
     )
-    with _transaction(bind) as conn:
+    with transaction(bind) as conn:
         return [dict(row._mapping) for row in conn.execute(stmt)]
 
 
 def get_run(bind: Bind, run_id: str) -> dict[str, Any] | None:
     """One run's row with its detail decoded, or None."""
-    with _transaction(bind) as conn:
+    with transaction(bind) as conn:
         row = conn.execute(select(runs).where(runs.c.run_id == run_id)).first()
     if row is None:
         return None

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
     Date,
@@ -37,8 +38,11 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-TRADE_MODES = ("paper", "live")
+# 'replay' is Hamilton run over past bars with the paper book: same rows, kept apart by run_key.
+TRADE_MODES = ("paper", "live", "replay")
 TRADE_SIDES = ("long", "short")
+ORDER_SIDES = ("buy", "sell")
+ORDER_STATUSES = ("intent", "placed", "filled", "rejected", "cancelled", "unknown")
 PROMOTED_BY = ("engine", "mechanic", "rollback")
 RUN_STATUSES = ("running", "succeeded", "partial", "failed")
 MODEL_STATUSES = ("trained", "challenger", "champion", "retired", "rejected")
@@ -130,41 +134,121 @@ promotions = Table(
     Index(None, "symbol", "promoted_at"),
 )
 
-# Hamilton's trades, paper or live; exit fields stay empty while a position is open.
+# Hamilton's trade log: the parquet trade log's columns (the backtest's trade columns where they mean the
+# same), one row per trade of one run, upserted by (run_key, trade_id) when it opens and again when it closes.
+# Exit fields stay empty while the position is open. Rows migrated from revision 0001 lack what 0001 never
+# recorded (size, max_size, cost components, gross PnL, bars held): NULL there means "not recorded".
 live_trades = Table(
     "live_trades",
     metadata,
-    Column("trade_id", String(64), nullable=False),
+    Column("run_key", String(128), nullable=False),  # 'paper', 'live', 'replay:<from>:<to>', ...
+    Column("trade_id", String(128), nullable=False),
     Column("symbol", String(32), nullable=False),
-    Column("side", String(8), nullable=False),
-    Column("size", Float(), nullable=False),  # base-asset quantity
+    Column("side", String(8), nullable=False),  # one of TRADE_SIDES
+    Column("size", Float(), nullable=True),  # fraction of equity at entry, like the backtest's `size`
+    Column("max_size", Float(), nullable=True),  # largest fraction of equity held during the trade
+    Column("quantity", Float(), nullable=False),  # base-asset units at entry
     Column("opened_at", UtcDateTime(), nullable=False),
-    Column("entry_price", Float(), nullable=False),
     Column("closed_at", UtcDateTime(), nullable=True),
+    Column("entry_time", BigInteger(), nullable=False),  # epoch ms, open of the entry fill's bar
+    Column("exit_time", BigInteger(), nullable=True),  # epoch ms, open of the exit fill's bar
+    Column("entry_price", Float(), nullable=False),  # that bar's open, the backtest's entry price
     Column("exit_price", Float(), nullable=True),
-    Column("fee_bps", Float(), nullable=True),  # exchange fees, both legs, in bps of notional
-    Column("cost_bps", Float(), nullable=True),  # spread + slippage, both legs, in bps of notional
-    Column("net_pnl_pct", Float(), nullable=True),  # after fees and costs, percent of entry notional
-    Column("mode", String(8), nullable=False),
+    Column("entry_fill_price", Float(), nullable=False),  # what the broker filled at
+    Column("exit_fill_price", Float(), nullable=True),
+    Column("entry_cost_bps", Float(), nullable=True),  # per-side cost charged at entry, bps of notional
+    Column("costs_bps", Float(), nullable=True),  # every fill's cost of this trade, bps of equity
+    Column("fee_bps", Float(), nullable=True),  # per side at entry, bps of notional
+    Column("spread_bps", Float(), nullable=True),  # half the spread, per side at entry, bps of notional
+    Column("slippage_bps", Float(), nullable=True),  # per side at entry, bps of notional
+    Column("gross_pnl_pct", Float(), nullable=True),  # percent of equity, before costs
+    Column("net_pnl_pct", Float(), nullable=True),  # percent of equity, after costs
+    Column("bars_held", Integer(), nullable=True),
+    Column("engine_mix", Text(), nullable=True),  # JSON text: engine -> weight at the decision bar
+    Column("regime", String(32), nullable=True),
+    Column("guardrail_reason", Text(), nullable=True),  # why a guardrail changed this trade, if one did
     Column("model_id", String(64), nullable=True),
-    PrimaryKeyConstraint("trade_id"),
+    Column("mode", String(8), nullable=False),  # one of TRADE_MODES
+    PrimaryKeyConstraint("run_key", "trade_id"),
     _one_of("side", TRADE_SIDES, "side"),
     _one_of("mode", TRADE_MODES, "mode"),
     Index(None, "symbol", "opened_at"),
     Index(None, "closed_at"),
+    Index(None, "run_key", "entry_time"),
+    Index(None, "run_key", "exit_time"),
 )
 
-# One row per UTC day and mode: end-of-day equity and that day's return.
+# One row per run and UTC day: end-of-day equity and that day's return. Rows from before run keys existed
+# have run_key = their mode ('paper' or 'live'), the keys of Hamilton's default runs.
 daily_equity = Table(
     "daily_equity",
     metadata,
+    Column("run_key", String(128), nullable=False),
     Column("trade_day", Date(), nullable=False),
     Column("mode", String(8), nullable=False),
     Column("equity", Float(), nullable=False),
     Column("pnl_pct", Float(), nullable=False),
     Column("trades", Integer(), nullable=False),
-    PrimaryKeyConstraint("trade_day", "mode"),
+    PrimaryKeyConstraint("run_key", "trade_day"),
     _one_of("mode", TRADE_MODES, "mode"),
+)
+
+# Where each Hamilton run stands: the last bar fully processed and its state; a resumed run starts after it.
+hamilton_state = Table(
+    "hamilton_state",
+    metadata,
+    Column("run_key", String(128), nullable=False),
+    Column("mode", String(8), nullable=False),  # a run key keeps its mode: a paper state never resumes live
+    Column("bar_ms", BigInteger(), nullable=False),  # epoch ms, open of the last bar fully processed
+    Column("state", Text(), nullable=False),  # JSON text
+    Column("updated_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("run_key"),
+    _one_of("mode", TRADE_MODES, "mode"),
+)
+
+# Every order Hamilton decided, from its intent (written before a live order is sent) to its outcome.
+orders = Table(
+    "orders",
+    metadata,
+    Column("run_key", String(128), nullable=False),
+    Column("client_order_id", String(64), nullable=False),  # deterministic per (symbol, bar, model, leg)
+    Column("symbol", String(32), nullable=False),
+    Column("side", String(8), nullable=False),  # one of ORDER_SIDES
+    Column("quantity", Float(), nullable=False),  # base-asset units asked for
+    Column("bar_ms", BigInteger(), nullable=False),  # epoch ms, open of the decision bar
+    Column("model_id", String(64), nullable=False),
+    Column("leg", String(16), nullable=False),  # open | close | resize
+    Column("status", String(16), nullable=False),  # one of ORDER_STATUSES
+    Column("exchange_order_id", String(64), nullable=True),
+    Column("reason", Text(), nullable=True),  # why rejected, cancelled or unknown
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("mode", String(8), nullable=False),
+    PrimaryKeyConstraint("run_key", "client_order_id"),
+    _one_of("side", ORDER_SIDES, "side"),
+    _one_of("status", ORDER_STATUSES, "status"),
+    _one_of("mode", TRADE_MODES, "mode"),
+    Index(None, "run_key", "status"),
+)
+
+# What orders became: one row per fill, written once (a replayed bar's fills are ignored, never doubled).
+fills = Table(
+    "fills",
+    metadata,
+    Column("run_key", String(128), nullable=False),
+    Column("fill_id", String(128), nullable=False),  # exchange trade id, or client_order_id:filled_at:n
+    Column("client_order_id", String(64), nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("side", String(8), nullable=False),  # one of ORDER_SIDES
+    Column("quantity", Float(), nullable=False),  # base-asset units filled
+    Column("price", Float(), nullable=False),  # average fill price, spread and slippage included
+    Column("fee_quote", Float(), nullable=False),  # fee in the quote currency
+    Column("filled_at", BigInteger(), nullable=False),  # epoch ms of the fill
+    Column("mode", String(8), nullable=False),
+    PrimaryKeyConstraint("run_key", "fill_id"),
+    _one_of("side", ORDER_SIDES, "side"),
+    _one_of("mode", TRADE_MODES, "mode"),
+    Index(None, "run_key", "client_order_id"),
 )
 
 # One row per job run (engine night, mechanic hour, backfill day); Airflow re-runs replace it.
@@ -188,4 +272,14 @@ runs = Table(
     Index(None, "started_at"),
 )
 
-ALL_TABLES = (models, model_metrics, promotions, live_trades, daily_equity, runs)
+ALL_TABLES = (
+    models,
+    model_metrics,
+    promotions,
+    live_trades,
+    daily_equity,
+    runs,
+    hamilton_state,
+    orders,
+    fills,
+)

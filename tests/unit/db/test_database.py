@@ -80,6 +80,43 @@ def _model(engine: Engine, symbol: str, model_id: str, sharpe: float, *, status:
     record_metrics(engine, symbol=symbol, model_id=model_id, metrics={"sharpe": sharpe, "net_edge_bps": 3.5})
 
 
+def _trade(trade_id: str, *, closed: bool, symbol: str = "BTCUSDT", hours: int = 2) -> dict:
+    """A live_trades row as Hamilton writes it: open, or the same trade closed an hour later."""
+    opened = T0 + timedelta(hours=hours)
+    row = {
+        "trade_id": trade_id,
+        "symbol": symbol,
+        "side": "long",
+        "size": 0.5,
+        "max_size": 0.5,
+        "quantity": 0.01,
+        "opened_at": opened,
+        "entry_time": int(opened.timestamp() * 1000),
+        "entry_price": 90_000.0,
+        "entry_fill_price": 90_013.5,
+        "entry_cost_bps": 13.5,
+        "fee_bps": 10.0,
+        "spread_bps": 1.5,
+        "slippage_bps": 2.0,
+        "model_id": "20261124_020000Z",
+        "engine_mix": '{"breakout":0.7,"trend":0.3}',
+        "regime": "TREND",
+    }
+    if closed:
+        closed_at = opened + timedelta(hours=1)
+        row.update(
+            closed_at=closed_at,
+            exit_time=int(closed_at.timestamp() * 1000),
+            exit_price=90_900.0,
+            exit_fill_price=90_887.7,
+            costs_bps=13.5,
+            gross_pnl_pct=0.5,
+            net_pnl_pct=0.365,
+            bars_held=1,
+        )
+    return row
+
+
 def _cli() -> typer.Typer:
     root = typer.Typer()
     root.add_typer(db_cli.app, name="db")
@@ -148,22 +185,7 @@ def test_every_writer_called_twice_leaves_one_row_with_the_latest_values(migrate
             reason=f"first champion (attempt {attempt})",
             metrics={"to": {"sharpe": 1.0 + attempt}},
         )
-        record_trade(
-            migrated,
-            trade_id="t-1",
-            symbol="BTCUSDT",
-            side="long",
-            size=0.01,
-            opened_at=T0 + timedelta(hours=2),
-            entry_price=90_000.0,
-            mode="paper",
-            model_id="20261124_020000Z",
-            closed_at=T0 + timedelta(hours=3) if attempt else None,
-            exit_price=90_900.0 if attempt else None,
-            fee_bps=20.0,
-            cost_bps=4.0,
-            net_pnl_pct=0.76 if attempt else None,
-        )
+        record_trade(migrated, mode="paper", **_trade("t-1", closed=bool(attempt)))
         record_daily_equity(
             migrated, trade_day=T0.date(), mode="paper", equity=10_000.0 + attempt, pnl_pct=0.5, trades=1
         )
@@ -282,16 +304,52 @@ def test_readme_queries_return_the_expected_rows(migrated: Engine) -> None:
     with migrated.connect() as conn:
         best = conn.exec_driver_sql(README_SQL["best_models"]).all()
         today = conn.exec_driver_sql(README_SQL["promotions_today"]).all()
-        pnl = conn.exec_driver_sql(README_SQL["pnl_by_day"]).all()
+        curve = conn.exec_driver_sql(README_SQL["equity_curve"]).all()
     assert [(r.symbol, r.sharpe) for r in best] == [("ETHUSDT", 2.1), ("BTCUSDT", 1.4), ("SOLUSDT", -0.3)]
     assert [(r.symbol, r.to_model_id, r.promoted_by) for r in today] == [
         ("ETHUSDT", "20261124_020000Z", "mechanic")
     ]
-    assert [(str(r.trade_day)[:10], r.mode, r.pnl_pct, r.trades) for r in pnl] == [
-        ("2026-11-24", "live", 0.1, 1),
-        ("2026-11-23", "paper", 0.5, 4),
-        ("2026-11-24", "paper", -1.0, 2),
+    assert [(str(r.trade_day)[:10], r.pnl_pct, r.trades) for r in curve] == [
+        ("2026-11-23", 0.5, 4),
+        ("2026-11-24", -1.0, 2),
     ]
+
+
+def _hamilton_sample(engine: Engine) -> None:
+    """Trades around the README's day 2026-11-24 UTC: closed just inside and just outside it, and open ones."""
+    day_start = datetime(2026, 11, 24, tzinfo=UTC)
+    edge = _trade("inside-first", closed=True, symbol="ETHUSDT")
+    edge.update(
+        opened_at=day_start - timedelta(hours=1),
+        entry_time=int((day_start - timedelta(hours=1)).timestamp() * 1000),
+    )
+    edge.update(closed_at=day_start, exit_time=int(day_start.timestamp() * 1000))
+    record_trade(engine, mode="paper", **edge)
+    record_trade(engine, mode="paper", **_trade("inside", closed=True, hours=20))  # closes 2026-11-24 23:00
+    after = _trade("next-day", closed=True, symbol="SOLUSDT", hours=21)  # closes 2026-11-25 00:00
+    record_trade(engine, mode="paper", **after)
+    record_trade(engine, mode="live", **_trade("other-run", closed=True, hours=5))
+    record_trade(engine, mode="paper", **_trade("open-btc", closed=False, hours=22))
+    record_trade(engine, mode="replay", run_key="replay:2026-11-01:2026-12-01", **_trade("r", closed=False))
+
+
+def test_readme_hamilton_queries_return_the_expected_rows_in_any_session_time_zone(
+    migrated: Engine,
+) -> None:
+    _hamilton_sample(migrated)
+    # psql sessions outside UTC must see the same day; SQLite has no session time zone.
+    zones = ["UTC", "Asia/Tokyo", "America/New_York"] if migrated.dialect.name == "postgresql" else [None]
+    for zone in zones:
+        with migrated.connect() as conn:
+            if zone is not None:
+                conn.exec_driver_sql(f"SET TIME ZONE '{zone}'")
+            open_now = conn.exec_driver_sql(README_SQL["open_positions"]).all()
+            of_day = conn.exec_driver_sql(README_SQL["trades_of_a_day"]).all()
+        assert [(r.run_key, r.symbol, r.side) for r in open_now] == [
+            ("paper", "BTCUSDT", "long"),
+            ("replay:2026-11-01:2026-12-01", "BTCUSDT", "long"),
+        ], zone
+        assert [(r.symbol, r.net_pnl_pct) for r in of_day] == [("ETHUSDT", 0.365), ("BTCUSDT", 0.365)], zone
 
 
 def test_readers_agree_with_the_readme_and_decode_their_values(migrated: Engine) -> None:
