@@ -1,5 +1,5 @@
 """Hamilton, the long-lived trading service (paper by default, live through ccxt when asked).
 
-Not built yet: its loop, brokers, guardrails and state recovery arrive with the Hamilton issue. Nothing in
-this package trades today.
+A thin process entry: `python -m hamilton_service` runs `huracan hamilton run` (see
+`huracan_core/hamilton/`, where the loop, brokers, guardrails and journal live).
 """

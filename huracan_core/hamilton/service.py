@@ -29,7 +29,7 @@ from huracan_core.hamilton.brokers.base import Broker
 from huracan_core.hamilton.champions import Champion, ChampionBook
 from huracan_core.hamilton.orders import Fill, OrderIntent, Rejection, client_order_id
 from huracan_core.hamilton.trade_book import TradeBook
-from huracan_core.hamilton.trade_log import exit_day, write_day
+from huracan_core.hamilton.trade_log import exit_day, to_journal, write_day
 from huracan_core.hamilton.trader import BarDecision, BarInputs, SymbolTrader
 from huracan_core.timeframe import timeframe_ms
 
@@ -178,6 +178,7 @@ class Hamilton:
         self._closed: list[dict[str, Any]] = []
         self.summary = RunSummary(run_key)
         self.day_start: tuple[str, float, int] | None = None  # UTC day, its first equity, trades closed
+        self._last_block: dict[str, str] = {}
 
     # --- resume ------------------------------------------------------------------------------------
     def restore(self, saved: Mapping[str, Any]) -> int:
@@ -255,11 +256,14 @@ class Hamilton:
         if row is None:
             return
         self.summary.bar_symbols += 1
+        refused = False
         for outcome in self.broker.settle(coin.symbol, bar_ms=bar_ms, open_price=row.open):
+            refused |= isinstance(outcome, Rejection)
             self._on_outcome(coin, outcome)
         last = self.close_at_end and bar_ms == self.feed.last_bar(coin.symbol)
         pending = coin.pending or {}
-        target = float(pending.get("target", coin.book.position))
+        # An order the broker did not fill leaves the position where it was: the book follows the account.
+        target = coin.book.position if refused else float(pending.get("target", coin.book.position))
         closed = coin.book.on_open(
             bar_ms=bar_ms,
             open_price=row.open,
@@ -340,14 +344,17 @@ class Hamilton:
         )
         if self.guard is None or not increases or coin.champion is None:
             return target, None
-        open_positions = sum(1 for c in self.coins.values() if c.book.position != 0 and c is not coin)
+        open_positions = sum(1 for c in self.coins.values() if c.book.position != 0)  # this one included
         reason = self.guard.check(
             symbol=coin.symbol, bar_ms=bar_ms, champion=coin.champion, opening=position == 0,
             notional_after=abs(target) * self._allocation(), open_positions=open_positions,
         )  # fmt: skip
         if reason is None:
+            self._last_block.pop(coin.symbol, None)
             return target, None
-        log.info("⛔ %s: entry refused (%s)", coin.symbol, reason)
+        if self._last_block.get(coin.symbol) != reason.split(":")[0]:  # once per reason, not every bar
+            log.info("⛔ %s: entry refused (%s)", coin.symbol, reason)
+            self._last_block[coin.symbol] = reason.split(":")[0]
         kept = (
             position if (position == 0 or (target > 0) == (position > 0)) else 0.0
         )  # a reversal still exits
@@ -399,6 +406,9 @@ class Hamilton:
         refused = self.broker.place(intent)
         if refused is not None:
             self._on_outcome(coin, refused)
+            if coin.pending is not None:  # nothing will fill at the next open: the position stays
+                coin.pending["target"] = coin.book.position
+                coin.pending["guardrail_reason"] = f"order refused: {refused.reason}"
 
     def _on_outcome(self, coin: CoinState, outcome: Fill | Rejection) -> None:
         if isinstance(outcome, Rejection):
@@ -450,7 +460,7 @@ class Hamilton:
         self.journal.commit_bar(
             bar_ms,
             self._state(),
-            trades=[*self._closed, *open_rows],
+            trades=[to_journal(t) for t in (*self._closed, *open_rows)],
             fills=self._fills,
             equity={"trade_day": day, "equity": equity, "pnl_pct": pnl_pct, "trades": closed_today},
         )

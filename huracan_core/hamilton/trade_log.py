@@ -50,6 +50,26 @@ TRADE_LOG_SCHEMA: dict[str, Any] = {
 }
 
 
+SIDES = {1: "long", -1: "short"}
+
+
+def to_journal(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A trade-log row as the journal's live_trades row: side in words, opened/closed as UTC datetimes."""
+    out = {k: v for k, v in row.items() if k in TRADE_LOG_SCHEMA and k not in ("mode", "run_key")}
+    out["side"] = SIDES[int(row["side"])]
+    out["opened_at"] = datetime.fromtimestamp(int(row["entry_time"]) / 1000, UTC)
+    exit_time = row.get("exit_time")
+    out["closed_at"] = None if exit_time is None else datetime.fromtimestamp(int(exit_time) / 1000, UTC)
+    return out
+
+
+def from_journal(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A live_trades row back in the log's shape (side as +1 / -1, like the backtest)."""
+    out = dict(row)
+    out["side"] = 1 if row["side"] == "long" else -1
+    return out
+
+
 def trades_frame(rows: Iterable[Mapping[str, Any]]) -> pl.DataFrame:
     """Trade rows as a frame with the log's columns and types (missing fields are null)."""
     records = [{name: row.get(name) for name in TRADE_LOG_SCHEMA} for row in rows]
@@ -62,7 +82,8 @@ def exit_day(row: Mapping[str, Any]) -> date:
 
 def write_day(storage: Storage, day: date, rows: Iterable[Mapping[str, Any]]) -> str:
     """Replace the day's file with `rows` (the day's closed trades, ordered by exit then symbol)."""
-    frame = trades_frame(rows).sort("exit_time", "symbol", "entry_time")
+    frame = trades_frame(from_journal(r) if isinstance(r.get("side"), str) else r for r in rows)
+    frame = frame.sort("exit_time", "symbol", "entry_time")
     key = paths.trades_log(day)
     storage.write_parquet(key, frame)
     return key

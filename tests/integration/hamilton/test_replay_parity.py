@@ -1,0 +1,127 @@
+"""The test users care about most: a Hamilton replay makes exactly the backtest's trades.
+
+The same window, symbols, market and archive go to `huracan backtest --champions` (the vectorised path)
+and to `huracan hamilton run --clock replay --mode paper` (the bar-by-bar loop with the paper broker,
+journal and trade log); every trade must agree: entry and exit time, side, size, prices, costs.
+Run on SQLite with a local archive and on PostgreSQL with an S3 archive.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from huracan_core.archive import Storage
+from huracan_core.cli import app
+from tests.stubs.hamilton_world import PARITY_ENV, WINDOW, copy_archive
+from tests.unit.db.databases import PG_HOST, PG_PORT
+
+pytestmark = pytest.mark.slow
+
+EXACT = (
+    "symbol",
+    "side",
+    "entry_time",
+    "exit_time",
+    "entry_price",
+    "exit_price",
+    "entry_cost_bps",
+    "bars_held",
+)
+CLOSE = ("size", "max_size", "costs_bps", "gross_pnl_pct", "net_pnl_pct")  # float sums in another order
+
+
+def _upload(local: Path, storage_url: str) -> None:
+    target = Storage(storage_url)
+    for path in sorted(local.rglob("*")):
+        if path.is_file():
+            target.write_bytes(path.relative_to(local).as_posix(), path.read_bytes())
+
+
+def replay_and_backtest(
+    tmp_path: Path, archive: str, db: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[pl.DataFrame, pl.DataFrame, Any]:
+    for key, value in PARITY_ENV.items():
+        monkeypatch.setenv(key, value)
+    runner = CliRunner()
+    out = tmp_path / "bt"
+    start, end = WINDOW
+    backtest = runner.invoke(
+        app,
+        ["backtest", "--champions", "--from", start, "--to", end, "--archive", archive, "--out", str(out)],
+    )
+    assert backtest.exit_code == 0, backtest.output
+    replay = runner.invoke(
+        app,
+        ["hamilton", "run", "--clock", "replay", "--mode", "paper", "--from", start, "--to", end,
+         "--archive", archive, "--db", db],
+    )  # fmt: skip
+    assert replay.exit_code == 0, replay.output
+    expected = pl.concat([pl.read_parquet(p) for p in sorted(out.glob("*/trades.parquet"))], how="diagonal")
+    storage = Storage(archive)
+    logged = [storage.read_parquet(k) for k in storage.list("live_logs/trades") if k.endswith(".parquet")]
+    got = pl.concat(logged, how="diagonal")
+    return expected.sort("entry_time", "symbol"), got.sort("entry_time", "symbol"), replay
+
+
+def assert_same_trades(expected: pl.DataFrame, got: pl.DataFrame) -> None:
+    assert got.height == expected.height, (got.height, expected.height)
+    for column in EXACT:
+        mismatch = got[column].to_numpy() != expected[column].to_numpy()
+        assert not mismatch.any(), (
+            column,
+            got.filter(pl.Series(mismatch)).head(3),
+            expected.filter(pl.Series(mismatch)).head(3),
+        )
+    for column in CLOSE:
+        np.testing.assert_allclose(got[column].to_numpy(), expected[column].to_numpy(), rtol=1e-9, atol=1e-9)
+    assert (got["mode"] == "replay").all()
+    assert got["model_id"].to_list() == expected["model_id"].to_list()
+
+
+def test_a_replay_trades_exactly_what_the_backtest_of_the_champions_trades(
+    champion_archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = copy_archive(champion_archive, tmp_path / "archive")
+    expected, got, replay = replay_and_backtest(
+        tmp_path, str(archive), f"sqlite:///{tmp_path / 'h.db'}", monkeypatch
+    )
+    assert expected.height >= 20, "too few trades for the comparison to mean something"
+    assert_same_trades(expected, got)
+    # Run again: the finished replay resumes at its end and changes nothing.
+    again = CliRunner().invoke(
+        app, ["hamilton", "run", "--clock", "replay", "--from", WINDOW[0], "--to", WINDOW[1],
+              "--archive", str(archive), "--db", f"sqlite:///{tmp_path / 'h.db'}"],
+    )  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert "0 bars" in again.output and "(resumed)" in again.output
+    _, rerun, _ = (
+        expected,
+        pl.concat(
+            [pl.read_parquet(p) for p in sorted((archive / "live_logs/trades").glob("*.parquet"))],
+            how="diagonal",
+        ).sort("entry_time", "symbol"),
+        None,
+    )
+    assert rerun.equals(got)
+
+
+@pytest.mark.postgres
+def test_the_same_parity_holds_on_postgresql_with_an_s3_archive(
+    champion_archive: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    s3_bucket: Any,
+    postgres_server: Any,
+) -> None:
+    archive = s3_bucket.url("prod")
+    _upload(champion_archive, archive)
+    user, name = postgres_server
+    db = f"postgresql+psycopg2://{user}@{PG_HOST}:{PG_PORT}/{name}"
+    expected, got, _ = replay_and_backtest(tmp_path, archive, db, monkeypatch)
+    assert_same_trades(expected, got)
