@@ -88,7 +88,7 @@ def test_a_replay_trades_exactly_what_the_backtest_of_the_champions_trades(
     champion_archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     archive = copy_archive(champion_archive, tmp_path / "archive")
-    expected, got, replay = replay_and_backtest(
+    expected, got, _ = replay_and_backtest(
         tmp_path, str(archive), f"sqlite:///{tmp_path / 'h.db'}", monkeypatch
     )
     assert expected.height >= 20, "too few trades for the comparison to mean something"
@@ -100,14 +100,8 @@ def test_a_replay_trades_exactly_what_the_backtest_of_the_champions_trades(
     )  # fmt: skip
     assert again.exit_code == 0, again.output
     assert "0 bars" in again.output and "(resumed)" in again.output
-    _, rerun, _ = (
-        expected,
-        pl.concat(
-            [pl.read_parquet(p) for p in sorted((archive / "live_logs/trades").glob("*.parquet"))],
-            how="diagonal",
-        ).sort("entry_time", "symbol"),
-        None,
-    )
+    logs = sorted((archive / "live_logs/trades").glob("*.parquet"))
+    rerun = pl.concat([pl.read_parquet(p) for p in logs], how="diagonal").sort("entry_time", "symbol")
     assert rerun.equals(got)
 
 
