@@ -202,6 +202,9 @@ class Hamilton:
             self.broker.restore(state["broker"])  # type: ignore[attr-defined]
         if self.guard is not None and hasattr(self.guard, "restore"):
             self.guard.restore(state.get("guard") or {})  # type: ignore[attr-defined]
+        for day in state.get("log_days") or []:
+            touched = date.fromisoformat(day)
+            write_day(self.storage, touched, self.journal.trades_on(touched))
         day_start = state.get("day_start")
         self.day_start = (
             None if day_start is None else (str(day_start[0]), float(day_start[1]), int(day_start[2]))
@@ -457,9 +460,13 @@ class Hamilton:
         closed_today = self.day_start[2] + sum(1 for t in self._closed if exit_day(t) == day)
         self.day_start = (self.day_start[0], self.day_start[1], closed_today)
         pnl_pct = (equity / self.day_start[1] - 1.0) * 100.0 if self.day_start[1] else 0.0
+        state = self._state()
+        # The trade-log days this commit touches: rewritten right after it, and again on resume in case a
+        # crash came between the commit and those files.
+        state["log_days"] = sorted(d.isoformat() for d in self._touched_days)
         self.journal.commit_bar(
             bar_ms,
-            self._state(),
+            state,
             trades=[to_journal(t) for t in (*self._closed, *open_rows)],
             fills=self._fills,
             equity={"trade_day": day, "equity": equity, "pnl_pct": pnl_pct, "trades": closed_today},
