@@ -174,6 +174,7 @@ class Hamilton:
         self.should_stop = should_stop or (lambda: False)
         self.selected: set[str] = set(self.symbols)
         self._fills: list[Fill] = []
+        self._orders: list[dict[str, Any]] = []  # order rows and status changes, journaled with the bar
         self._touched_days: set[date] = set()
         self._closed: list[dict[str, Any]] = []
         self.summary = RunSummary(run_key)
@@ -262,7 +263,7 @@ class Hamilton:
         refused = False
         for outcome in self.broker.settle(coin.symbol, bar_ms=bar_ms, open_price=row.open):
             refused |= isinstance(outcome, Rejection)
-            self._on_outcome(coin, outcome)
+            self._on_outcome(coin, outcome, settled=True)
         last = self.close_at_end and bar_ms == self.feed.last_bar(coin.symbol)
         pending = coin.pending or {}
         # An order the broker did not fill leaves the position where it was: the book follows the account.
@@ -386,7 +387,9 @@ class Hamilton:
         else:  # resize within the side: scale the units held
             wanted = held * (target / position)
         change = wanted - held
-        if abs(change) <= 1e-12:
+        # Orders carry what the market can execute: rounded down to its lot size (never more than decided).
+        quantity = self.broker.rules(coin.symbol).round_quantity(abs(change))
+        if quantity <= 1e-12:
             return
         model_id = coin.champion.model_id if coin.champion else "none"
         leg = (
@@ -398,7 +401,7 @@ class Hamilton:
             client_order_id=client_order_id(coin.symbol, bar_ms, model_id, leg),
             symbol=coin.symbol,
             side="buy" if change > 0 else "sell",
-            quantity=abs(change),
+            quantity=quantity,
             bar_ms=bar_ms,
             model_id=model_id,
             leg=leg,  # type: ignore[arg-type]
@@ -407,14 +410,30 @@ class Hamilton:
             cost_bps=costs,
         )
         refused = self.broker.place(intent)
+        payload = {k: getattr(intent, k) for k in ("client_order_id", "symbol", "side", "quantity", "bar_ms",
+                                                    "model_id", "leg")}  # fmt: skip
+        if refused is not None:
+            self._orders.append({**payload, "status": "rejected", "reason": refused.reason})
+        elif self.broker.mode == "live":  # the broker journaled the intent before sending it
+            self._orders.append({"client_order_id": intent.client_order_id, "status": "placed"})
+        else:
+            self._orders.append({**payload, "status": "placed"})
         if refused is not None:
             self._on_outcome(coin, refused)
             if coin.pending is not None:  # nothing will fill at the next open: the position stays
                 coin.pending["target"] = coin.book.position
                 coin.pending["guardrail_reason"] = f"order refused: {refused.reason}"
 
-    def _on_outcome(self, coin: CoinState, outcome: Fill | Rejection) -> None:
+    def _on_outcome(self, coin: CoinState, outcome: Fill | Rejection, *, settled: bool = False) -> None:
         if isinstance(outcome, Rejection):
+            if settled:
+                self._orders.append(
+                    {
+                        "client_order_id": outcome.client_order_id,
+                        "status": "cancelled",
+                        "reason": outcome.reason,
+                    }
+                )
             self.summary.rejections.append(outcome.to_dict())
             log.warning("⚠️ %s: order %s not filled: %s", coin.symbol, outcome.client_order_id, outcome.reason)
             return
@@ -424,6 +443,10 @@ class Hamilton:
             coin.quantity = 0.0
         coin.last_fill_price = outcome.price
         self._fills.append(outcome)
+        self._orders.append(
+            {"client_order_id": outcome.client_order_id, "status": "filled",
+             "exchange_order_id": outcome.exchange_order_id}
+        )  # fmt: skip
 
     def _close_trade(self, trade: dict[str, Any], coin: CoinState) -> None:
         trade.update(mode=self.mode, run_key=self.run_key, exit_fill_price=coin.last_fill_price)
@@ -469,9 +492,10 @@ class Hamilton:
             state,
             trades=[to_journal(t) for t in (*self._closed, *open_rows)],
             fills=self._fills,
+            orders=self._orders,
             equity={"trade_day": day, "equity": equity, "pnl_pct": pnl_pct, "trades": closed_today},
         )
-        self._closed, self._fills = [], []
+        self._closed, self._fills, self._orders = [], [], []
         for touched in sorted(self._touched_days):
             write_day(self.storage, touched, self.journal.trades_on(touched))
         self._touched_days.clear()
