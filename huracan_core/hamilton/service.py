@@ -492,7 +492,7 @@ class Hamilton:
             state,
             trades=[to_journal(t) for t in (*self._closed, *open_rows)],
             fills=self._fills,
-            orders=self._orders,
+            orders=_merged_orders(self._orders),
             equity={"trade_day": day, "equity": equity, "pnl_pct": pnl_pct, "trades": closed_today},
         )
         self._closed, self._fills, self._orders = [], [], []
@@ -502,3 +502,13 @@ class Hamilton:
         self.summary.last_bar_ms = bar_ms
         if self.on_commit is not None:
             self.on_commit(self, bar_ms)
+
+
+def _merged_orders(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per order for a commit: its payload (when this commit placed it) and its latest status."""
+    merged: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        merged.setdefault(str(row["client_order_id"]), {}).update(
+            {k: v for k, v in row.items() if v is not None}
+        )
+    return list(merged.values())
