@@ -122,6 +122,15 @@ def broadcast(event: RunEvent) -> str:
     return line
 
 
+def announce(line: str, *, problem: bool = False) -> str:
+    """A service's message for the user (Hamilton's trades, refusals, guardrail stops); returns the line.
+
+    Logs only until the Telegram bot lands; then it is sent like every `broadcast`.
+    """
+    (log.warning if problem else log.info)(line)
+    return line
+
+
 def on_task_success(context: Mapping[str, Any]) -> None:
     """Task-level on_success_callback."""
     broadcast(event_from_context(context, "succeeded"))

@@ -17,6 +17,7 @@ from typing import Any
 from huracan_core.alphas.base import AlphaEngine
 from huracan_core.archive import Storage, paths
 from huracan_core.archive.pointers import read_pointer, read_promotions
+from huracan_core.broadcaster.callbacks import announce
 from huracan_core.engine.coin_model import engines_from_bundle
 from huracan_core.exceptions import BundleVerificationError, CorruptFileError, DataIntegrityError
 from huracan_core.meta import GateTable, MetaCombiner
@@ -153,7 +154,7 @@ class ChampionBook:
                 kept = current.model_id if current else "nothing (this coin is not traded)"
                 event = {"symbol": symbol, "model_id": model_id, "refused": str(exc), "kept": kept}
                 self.events.append(event)
-                log.warning("❌ %s: champion %s refused (%s); trading %s", symbol, model_id, exc, kept)
+                announce(f"❌ {symbol}: champion {model_id} refused ({exc}); trading {kept}", problem=True)
                 return current
         return self._loaded[key]
 

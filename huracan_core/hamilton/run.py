@@ -226,13 +226,15 @@ class _StatusWriter:
             )  # fmt: skip
         guard = hamilton.guard
         guardrails = GuardrailsStatus()
+        paused = False
         if isinstance(guard, EntryGuardrails):
             guardrails = GuardrailsStatus.from_state(guard.state, dict(guard.blocked))
+            paused = guard.is_paused(bar_ms)
         status = HamiltonStatus(
             run_key=self.run_key, mode=self.mode, clock=self.clock, started_at=self.started,  # type: ignore[arg-type]
             heartbeat=datetime.now(UTC), bar_ms=bar_ms,
             last_bar={s: c.last_bar_ms for s, c in hamilton.coins.items() if c.last_bar_ms is not None},
-            positions=positions, equity=hamilton._equity(), cash=snapshot.quote, guardrails=guardrails,
+            positions=positions, equity=hamilton._equity(), cash=snapshot.quote, guardrails=guardrails, paused=paused,
             champions={s: c.champion.model_id for s, c in hamilton.coins.items() if c.champion is not None},
             selection=SelectionStatus(symbols=sorted(hamilton.selected), mode="replay" if self.clock == "replay"
                                       else "live", how=""),

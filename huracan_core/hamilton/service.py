@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from huracan_core.archive import Storage
+from huracan_core.broadcaster.callbacks import announce
 from huracan_core.decision import DecisionSettings
 from huracan_core.hamilton.brokers.base import Broker
 from huracan_core.hamilton.champions import Champion, ChampionBook
@@ -284,6 +285,10 @@ class Hamilton:
         if coin.book.open_trade is not None and coin.book.open_trade.entry_time == bar_ms:
             coin.book.open_trade.entry_fill_price = coin.last_fill_price
             coin.book.open_trade.quantity = abs(coin.quantity)
+            if self.mode != "replay":
+                side = "long" if coin.book.position > 0 else "short"
+                announce(f"[{self.mode.upper()}] {coin.symbol} {side} opened at {coin.last_fill_price} "
+                         f"(size {abs(coin.book.position):.2f} of its allocation)")  # fmt: skip
         coin.last_bar_ms = bar_ms
         coin.mark = row.open
         coin.pending = None
@@ -357,7 +362,7 @@ class Hamilton:
             self._last_block.pop(coin.symbol, None)
             return target, None
         if self._last_block.get(coin.symbol) != reason.split(":")[0]:  # once per reason, not every bar
-            log.info("⛔ %s: entry refused (%s)", coin.symbol, reason)
+            announce(f"⛔ {coin.symbol}: entry refused ({reason})", problem=self.mode != "replay")
             self._last_block[coin.symbol] = reason.split(":")[0]
         kept = (
             position if (position == 0 or (target > 0) == (position > 0)) else 0.0
@@ -449,6 +454,10 @@ class Hamilton:
         )  # fmt: skip
 
     def _close_trade(self, trade: dict[str, Any], coin: CoinState) -> None:
+        if self.mode != "replay":  # a replay reports in bulk; live and paper trades are announced one by one
+            side = "long" if trade["side"] > 0 else "short"
+            announce(f"{'🟢' if trade['net_pnl_pct'] > 0 else '🔴'} [{self.mode.upper()}] {trade['symbol']} {side} "
+                     f"closed: {trade['net_pnl_pct']:+.2f}% after costs ({trade['bars_held']} bars)")  # fmt: skip
         trade.update(mode=self.mode, run_key=self.run_key, exit_fill_price=coin.last_fill_price)
         self._closed.append(trade)
         self._touched_days.add(exit_day(trade))
@@ -497,8 +506,12 @@ class Hamilton:
         )
         self._closed, self._fills, self._orders = [], [], []
         for touched in sorted(self._touched_days):
-            write_day(self.storage, touched, self.journal.trades_on(touched))
-        self._touched_days.clear()
+            try:
+                write_day(self.storage, touched, self.journal.trades_on(touched))
+            except Exception as exc:  # an archive or database outage: the day is written at a later commit
+                log.warning("⚠️ trade log of %s not written (%s); retrying at the next commit", touched, exc)
+                continue
+            self._touched_days.discard(touched)
         self.summary.last_bar_ms = bar_ms
         if self.on_commit is not None:
             self.on_commit(self, bar_ms)

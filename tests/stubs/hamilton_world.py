@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from huracan_core.engine.run import run_engine
+from huracan_core.hamilton.live_feed import LiveClock
+from huracan_core.timeframe import timeframe_ms
 
 AS_OF = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
 WINDOW = ("2026-03-01T02:00", "2026-03-15T00:00")
@@ -62,3 +64,21 @@ def copy_archive(archive: Path, to: Path) -> Path:
 
 def settings(env: dict[str, str], **extra: Any) -> dict[str, str]:
     return {**env, **{k: str(v) for k, v in extra.items()}}
+
+
+class SimulatedClock(LiveClock):
+    """Wall-clock time that stands still until the service waits, then jumps to just after the next close.
+
+    `on_bar(t)` (optional) runs at each jump: a test changes the world between two bars there.
+    """
+
+    def __init__(self, start_ms: int, timeframe: str = "15m", on_bar: Any = None) -> None:
+        self.tf = timeframe_ms(timeframe)
+        self.t = start_ms + 2_000  # two seconds after a bar closed
+        self.on_bar = on_bar
+        super().__init__(now_fn=lambda: self.t / 1000, sleep_fn=self._advance)
+
+    def _advance(self, _seconds: float) -> None:
+        self.t += self.tf
+        if self.on_bar is not None:
+            self.on_bar(self.t)

@@ -13,31 +13,19 @@ import pytest
 
 from huracan_core.archive import Storage
 from huracan_core.config import load_config
-from huracan_core.hamilton.live_feed import LiveClock
 from huracan_core.hamilton.run import HamiltonRequest, run_hamilton
 from huracan_core.hamilton.status import read_status
 from huracan_core.market.ccxt_source import CcxtSource
 from huracan_core.market.planted import PlantedEdgeSource
 from huracan_core.timeframe import DAY_MS, timeframe_ms
 from tests.stubs.exchange_replay import ReplayMarket, exchange_replay
-from tests.stubs.hamilton_world import AS_OF, PARITY_ENV, copy_archive
+from tests.stubs.hamilton_world import AS_OF, PARITY_ENV, SimulatedClock, copy_archive
 
 pytestmark = pytest.mark.slow
 
 TF = timeframe_ms("15m")
 START = int(AS_OF.timestamp() * 1000) + DAY_MS  # the service starts a day after the champions' as-of
 BARS = 3 * 96  # three days of 15m bars
-
-
-class SimulatedClock(LiveClock):
-    """Wall-clock time that stands still until the service waits, then jumps to just after the next close."""
-
-    def __init__(self, start_ms: int) -> None:
-        self.t = start_ms + 2_000  # two seconds after a bar closed
-        super().__init__(now_fn=lambda: self.t / 1000, sleep_fn=self._advance)
-
-    def _advance(self, _seconds: float) -> None:
-        self.t += TF
 
 
 def _config(tmp: Path, archive: Path, db: str, monkeypatch: pytest.MonkeyPatch) -> Any:
