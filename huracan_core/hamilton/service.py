@@ -353,7 +353,10 @@ class Hamilton:
         )
         if self.guard is None or not increases or coin.champion is None:
             return target, None
-        open_positions = sum(1 for c in self.coins.values() if c.book.position != 0)  # this one included
+        # Held now, or about to be: coins already decided this bar count with the positions they will hold.
+        open_positions = sum(
+            1 for c in self.coins.values() if c.book.position != 0 or (c.pending or {}).get("target", 0.0) != 0
+        )
         reason = self.guard.check(
             symbol=coin.symbol, bar_ms=bar_ms, champion=coin.champion, opening=position == 0,
             notional_after=abs(target) * self._allocation(), open_positions=open_positions,
