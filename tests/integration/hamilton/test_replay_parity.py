@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from huracan_core.archive import Storage
 from huracan_core.cli import app
+from tests.stubs.candles import REAL_CANDLES_5M
 from tests.stubs.hamilton_world import PARITY_ENV, WINDOW, copy_archive
 from tests.unit.db.databases import PG_HOST, PG_PORT
 
@@ -44,13 +45,19 @@ def _upload(local: Path, storage_url: str) -> None:
 
 
 def replay_and_backtest(
-    tmp_path: Path, archive: str, db: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    archive: str,
+    db: str,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    window: tuple[str, str] = WINDOW,
+    env: dict[str, str] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame, Any]:
-    for key, value in PARITY_ENV.items():
+    for key, value in {**PARITY_ENV, **(env or {})}.items():
         monkeypatch.setenv(key, value)
     runner = CliRunner()
     out = tmp_path / "bt"
-    start, end = WINDOW
+    start, end = window
     backtest = runner.invoke(
         app,
         ["backtest", "--champions", "--from", start, "--to", end, "--archive", archive, "--out", str(out)],
@@ -118,4 +125,44 @@ def test_the_same_parity_holds_on_postgresql_with_an_s3_archive(
     user, name = postgres_server
     db = f"postgresql+psycopg2://{user}@{PG_HOST}:{PG_PORT}/{name}"
     expected, got, _ = replay_and_backtest(tmp_path, archive, db, monkeypatch)
+    assert_same_trades(expected, got)
+
+
+REAL_LAKE = REAL_CANDLES_5M.parents[1]  # ../shared/data: candles/5m and candles/15m
+
+
+@pytest.mark.skipif(
+    not (REAL_LAKE / "candles/15m").is_dir(), reason="../shared/data (real candles) is not here"
+)
+def test_on_real_binance_candles_the_replay_also_trades_exactly_what_the_backtest_trades(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Champions trained by the Engine on real 2024 candles (gates opened so that there is a champion to
+    trade: real markets rarely give one), then June 2024 replayed and backtested."""
+    from datetime import UTC, datetime
+
+    from huracan_core.engine.run import run_engine
+
+    result = run_engine(
+        None,
+        datetime(2024, 6, 1, tzinfo=UTC),
+        overrides={
+            "general.archive": str(tmp_path / "archive"), "general.database": f"sqlite:///{tmp_path / 'e.db'}",
+            "general.log_dir": str(tmp_path / "logs"), "general.symbols": "BTCUSDT,ETHUSDT,SOLUSDT,XRPUSDT,DOGEUSDT",
+            "data.source": "lake", "data.lake_dir": str(REAL_LAKE), "engine.lookback_days": 120,
+            "engine.max_concurrent": 2, "engine.gates.min_oos_trades": 1, "engine.gates.min_net_pnl_pct": -100,
+            "engine.gates.min_sharpe": -100, "engine.gates.max_drawdown_pct": 100,
+            "engine.gates.min_deflated_sharpe": 0,
+        },
+    )  # fmt: skip
+    assert result.promoted, "no champion on real candles even with open gates"
+    expected, got, _ = replay_and_backtest(
+        tmp_path,
+        str(tmp_path / "archive"),
+        f"sqlite:///{tmp_path / 'h.db'}",
+        monkeypatch,
+        window=("2024-06-01", "2024-07-01"),
+        env={"HURACAN__DATA__SOURCE": "lake", "HURACAN__DATA__LAKE_DIR": str(REAL_LAKE)},
+    )
+    assert expected.height >= 3
     assert_same_trades(expected, got)
