@@ -19,7 +19,13 @@ from huracan_core.archive import Storage, paths
 from huracan_core.archive.pointers import read_pointer, read_promotions
 from huracan_core.broadcaster.callbacks import announce
 from huracan_core.engine.coin_model import engines_from_bundle
-from huracan_core.exceptions import BundleVerificationError, CorruptFileError, DataIntegrityError
+from huracan_core.exceptions import (
+    BundleVerificationError,
+    CorruptFileError,
+    DataIntegrityError,
+    StorageAccessError,
+    StorageUnavailableError,
+)
 from huracan_core.meta import GateTable, MetaCombiner
 from huracan_core.models.bundle import load_bundle
 
@@ -180,7 +186,8 @@ class ChampionBook:
             return moves[-1] if moves else None
         try:
             return read_pointer(self.storage, symbol)
-        except CorruptFileError as exc:
+        except (CorruptFileError, StorageUnavailableError, StorageAccessError) as exc:
+            # An unreadable pointer or an archive outage never stops trading: the current champion stays.
             self.events.append({"symbol": symbol, "refused": str(exc)})
             log.warning("❌ %s: champion pointer unreadable (%s); keeping the current champion", symbol, exc)
             return None

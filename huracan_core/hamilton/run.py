@@ -240,6 +240,18 @@ class _StatusWriter:
                                       else "live", how=""),
             pending_db_commits=int(getattr(hamilton.journal, "pending_commits", 0) or 0),
         )  # fmt: skip
+        problems = [*hamilton.errors]
+        problems += [
+            (datetime.now(UTC), f"{e['symbol']}: champion refused: {e['refused']}")
+            for e in hamilton.book.events
+        ]
+        feed_errors = getattr(hamilton.feed, "errors", [])
+        problems += [(datetime.now(UTC), message) for message in feed_errors[-5:]]
+        journal_error = getattr(hamilton.journal, "last_error", None)
+        if journal_error:
+            problems.append((datetime.now(UTC), f"database: {journal_error}"))
+        for at, message in problems[-10:]:
+            status = status.with_error(message, at=at)
         write_status(self.storage, status)
 
 

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from huracan_core.archive import Storage
 from huracan_core.broadcaster.callbacks import announce
 from huracan_core.decision import DecisionSettings
+from huracan_core.exceptions import TemporaryError
 from huracan_core.hamilton.brokers.base import Broker
 from huracan_core.hamilton.champions import Champion, ChampionBook
 from huracan_core.hamilton.orders import Fill, OrderIntent, Rejection, client_order_id
@@ -181,6 +182,7 @@ class Hamilton:
         self.summary = RunSummary(run_key)
         self.day_start: tuple[str, float, int] | None = None  # UTC day, its first equity, trades closed
         self._last_block: dict[str, str] = {}
+        self.errors: list[tuple[datetime, str]] = []  # recent problems, for the status file
 
     # --- resume ------------------------------------------------------------------------------------
     def restore(self, saved: Mapping[str, Any]) -> int:
@@ -262,7 +264,12 @@ class Hamilton:
             return
         self.summary.bar_symbols += 1
         refused = False
-        for outcome in self.broker.settle(coin.symbol, bar_ms=bar_ms, open_price=row.open):
+        try:
+            outcomes = self.broker.settle(coin.symbol, bar_ms=bar_ms, open_price=row.open)
+        except TemporaryError as exc:  # the exchange did not answer: decide nothing on unknown fills
+            self._error(f"{coin.symbol}: fills of bar {bar_ms} unknown ({exc}); no decision this bar")
+            return
+        for outcome in outcomes:
             refused |= isinstance(outcome, Rejection)
             self._on_outcome(coin, outcome, settled=True)
         last = self.close_at_end and bar_ms == self.feed.last_bar(coin.symbol)
@@ -355,7 +362,9 @@ class Hamilton:
             return target, None
         # Held now, or about to be: coins already decided this bar count with the positions they will hold.
         open_positions = sum(
-            1 for c in self.coins.values() if c.book.position != 0 or (c.pending or {}).get("target", 0.0) != 0
+            1
+            for c in self.coins.values()
+            if c.book.position != 0 or (c.pending or {}).get("target", 0.0) != 0
         )
         reason = self.guard.check(
             symbol=coin.symbol, bar_ms=bar_ms, champion=coin.champion, opening=position == 0,
@@ -417,7 +426,13 @@ class Hamilton:
             target_fraction=target,
             cost_bps=costs,
         )
-        refused = self.broker.place(intent)
+        try:
+            refused = self.broker.place(intent)
+        except (
+            TemporaryError
+        ) as exc:  # unanswered: the broker remembers it and settle finds out what happened
+            self._error(f"{coin.symbol}: order {intent.client_order_id} unanswered ({exc}); settled next bar")
+            return
         payload = {k: getattr(intent, k) for k in ("client_order_id", "symbol", "side", "quantity", "bar_ms",
                                                     "model_id", "leg")}  # fmt: skip
         if refused is not None:
@@ -432,6 +447,12 @@ class Hamilton:
                 coin.pending["target"] = coin.book.position
                 coin.pending["guardrail_reason"] = f"order refused: {refused.reason}"
 
+    def _error(self, message: str) -> None:
+        """A problem that does not stop the loop: logged, announced, kept for the status file."""
+        self.errors.append((datetime.now(UTC), message))
+        del self.errors[:-20]
+        announce(f"⚠️ {message}", problem=True)
+
     def _on_outcome(self, coin: CoinState, outcome: Fill | Rejection, *, settled: bool = False) -> None:
         if isinstance(outcome, Rejection):
             if settled:
@@ -443,7 +464,7 @@ class Hamilton:
                     }
                 )
             self.summary.rejections.append(outcome.to_dict())
-            log.warning("⚠️ %s: order %s not filled: %s", coin.symbol, outcome.client_order_id, outcome.reason)
+            self._error(f"{coin.symbol}: order {outcome.client_order_id} not filled: {outcome.reason}")
             return
         signed = outcome.quantity if outcome.side == "buy" else -outcome.quantity
         coin.quantity += signed
