@@ -1,5 +1,6 @@
 """The container setup is valid: `docker-compose config` accepts docker-compose.yaml with .env.example, the
 services a user needs are there with health checks and start in the right order, and no secret is inline.
+Hamilton runs from the Airflow image against the archive and database the Airflow tasks write.
 
 No Docker engine runs here; `docker-compose config` (Debian's docker-compose) validates without one.
 """
@@ -10,14 +11,22 @@ import os
 import re
 import shutil
 import subprocess
+from datetime import UTC, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from typer.testing import CliRunner
 
+from huracan_core.archive import Storage
+from huracan_core.cli import app
+from huracan_core.config import load_config
+from huracan_core.hamilton.status import default_max_age_seconds, write_status
+from huracan_core.timeframe import timeframe_ms
 from tests.stubs.airflow_env import REPO
+from tests.unit.hamilton.status_builders import make_status
 
 COMPOSE = REPO / "docker-compose.yaml"
 LONG_RUNNING = {
@@ -29,6 +38,7 @@ LONG_RUNNING = {
     "airflow-dag-processor",
     "airflow-triggerer",
     "airflow-worker",
+    "hamilton",
 }
 ONE_SHOT = {"minio-init", "airflow-init"}
 
@@ -42,7 +52,7 @@ def _compose(*args: str, env_file: Path) -> subprocess.CompletedProcess[str]:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("POSTGRES_", "AIRFLOW_", "MINIO_", "HURACAN_"))
+        if not k.startswith(("POSTGRES_", "AIRFLOW_", "MINIO_", "HURACAN_", "HAMILTON_"))
     }
     return subprocess.run(
         [binary, "--env-file", str(env_file), "-f", str(COMPOSE), "config"],
@@ -53,6 +63,35 @@ def _compose(*args: str, env_file: Path) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+def _env_file(tmp_path: Path, **values: str | None) -> Path:
+    """.env.example with `values` replacing its lines (None: the variable is left out)."""
+    kept = [
+        line
+        for line in (REPO / ".env.example").read_text(encoding="utf-8").splitlines()
+        if line.split("=", 1)[0].strip() not in values
+    ]
+    kept += [f"{name}={value}" for name, value in values.items() if value is not None]
+    path = tmp_path / "test.env"
+    path.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return path
+
+
+def _resolve(env_file: Path) -> dict[str, Any]:
+    out = _compose(env_file=env_file)
+    assert out.returncode == 0, out.stderr
+    return yaml.safe_load(out.stdout)
+
+
+def _seconds(duration: str | int | float) -> float:
+    """A compose duration (`60s`, `1m`, `1m30s`, `10m`, or seconds as a number) in seconds."""
+    if isinstance(duration, int | float):
+        return float(duration)
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration)
+    assert parts and "".join(n + u for n, u in parts) == duration, f"not a duration: {duration!r}"
+    unit = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    return sum(float(n) * unit[u] for n, u in parts)
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +177,146 @@ def test_no_secret_is_written_in_the_compose_file_only_referenced_from_env() -> 
 def test_the_image_is_the_official_airflow_image_of_the_version_we_test_with() -> None:
     first = next(line for line in (REPO / "Dockerfile").read_text().splitlines() if line.startswith("FROM "))
     assert first == f"FROM apache/airflow:{version('apache-airflow')}-python3.11"
+
+
+# --- Hamilton, the trading service ------------------------------------------------------------------------
+
+
+def test_hamilton_runs_the_trading_service_on_the_airflow_image(resolved: dict[str, Any]) -> None:
+    services = resolved["services"]
+    hamilton = services["hamilton"]
+    assert hamilton["command"][:3] == ["python", "-m", "hamilton_service"]
+    # The image every Airflow component runs, built once from this repository's Dockerfile.
+    assert hamilton["image"] == services["airflow-worker"]["image"]
+    assert hamilton["build"] == services["airflow-worker"]["build"]
+    dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    assert re.search(r"^COPY .*\bhamilton_service\b", dockerfile, flags=re.MULTILINE)
+
+
+def test_hamilton_trades_paper_unless_hamilton_mode_says_live(
+    resolved: dict[str, Any], tmp_path: Path
+) -> None:
+    def mode(services: dict[str, Any]) -> str:
+        command = services["hamilton"]["command"]
+        return command[command.index("--mode") + 1]
+
+    assert mode(resolved["services"]) == "paper"
+    assert mode(_resolve(_env_file(tmp_path, HAMILTON_MODE=None))["services"]) == "paper"
+    assert mode(_resolve(_env_file(tmp_path, HAMILTON_MODE="live"))["services"]) == "live"
+
+
+def test_hamilton_health_check_allows_the_gap_between_two_bars_and_flags_missed_ones(
+    resolved: dict[str, Any],
+) -> None:
+    check = resolved["services"]["hamilton"]["healthcheck"]
+    test = check["test"]
+    assert test[0] == "CMD" and test[1:4] == ["huracan", "hamilton", "health"], test
+    # The limit the check applies: --max-age, or 3 bars of the timeframe of the config.yaml it mounts.
+    if "--max-age" in test:
+        limit = float(test[test.index("--max-age") + 1])
+    else:
+        timeframe = load_config(REPO / "config.yaml", env={}).general.timeframe
+        limit = default_max_age_seconds(timeframe)
+    bar = timeframe_ms(load_config(REPO / "config.yaml", env={}).general.timeframe) / 1000
+    interval = _seconds(check["interval"])
+    # The heartbeat is rewritten once a bar: a healthy Hamilton is never flagged between two bars...
+    assert limit > bar + interval, (limit, bar, interval)
+    # ...and one that missed more than a few bars is.
+    assert limit <= 4 * bar, (limit, bar)
+    assert _seconds(check["timeout"]) <= interval
+    assert check["retries"] >= 1
+    assert _seconds(check["start_period"]) >= interval
+
+
+def test_the_health_check_command_passes_on_a_fresh_heartbeat_and_fails_on_a_stale_one(
+    resolved: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The check's own arguments (after `huracan`), run on a local archive with the config it mounts.
+    args = resolved["services"]["hamilton"]["healthcheck"]["test"][2:]
+    for name in [n for n in os.environ if n.startswith("HURACAN")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HURACAN_CONFIG", str(REPO / "config.yaml"))
+    archive = tmp_path / "archive"
+    bar = timeframe_ms(load_config(REPO / "config.yaml", env={}).general.timeframe) / 1000
+    runner = CliRunner()
+
+    def health() -> int:
+        return runner.invoke(app, [*args, "--archive", str(archive)]).exit_code
+
+    assert health() == 1  # no status yet: Hamilton has not started
+    write_status(Storage(str(archive)), make_status(heartbeat=datetime.now(UTC) - timedelta(seconds=bar)))
+    assert health() == 0
+    write_status(Storage(str(archive)), make_status(heartbeat=datetime.now(UTC) - timedelta(seconds=5 * bar)))
+    assert health() == 1
+
+
+def test_hamilton_waits_for_its_database_archive_and_bucket(resolved: dict[str, Any]) -> None:
+    depends = resolved["services"]["hamilton"]["depends_on"]
+    assert depends["postgres"]["condition"] == "service_healthy"
+    assert depends["minio"]["condition"] == "service_healthy"
+    assert depends["minio-init"]["condition"] == "service_completed_successfully"
+    # airflow-init creates the database `huracan` that Hamilton journals to.
+    assert depends["airflow-init"]["condition"] == "service_completed_successfully"
+    assert "CREATE DATABASE huracan" in " ".join(resolved["services"]["airflow-init"]["command"])
+
+
+def test_hamilton_restarts_unless_stopped_and_has_time_to_finish_a_bar_on_stop(
+    resolved: dict[str, Any],
+) -> None:
+    hamilton = resolved["services"]["hamilton"]
+    assert hamilton["restart"] == "unless-stopped"
+    assert _seconds(hamilton["stop_grace_period"]) >= 60
+
+
+def test_hamilton_reads_the_archive_and_database_the_airflow_tasks_write(resolved: dict[str, Any]) -> None:
+    services = resolved["services"]
+    worker, hamilton = services["airflow-worker"], services["hamilton"]
+    env, task_env = hamilton["environment"], worker["environment"]
+    for name in ("HURACAN_CONFIG", "HURACAN_ARCHIVE", "HURACAN_DATABASE_URL"):
+        assert env[name] == task_env[name], name
+    assert env["HURACAN_ARCHIVE"].startswith("s3://huracan")
+    config_mount = [v for v in worker["volumes"] if ":" + task_env["HURACAN_CONFIG"] + ":" in v]
+    assert config_mount and set(config_mount) <= set(hamilton["volumes"])
+    # The tasks get their S3 key from the huracan_s3 connection; Hamilton the same key as AWS variables.
+    connection = yaml.safe_load(task_env["AIRFLOW_CONN_HURACAN_S3"])
+    assert env["AWS_ACCESS_KEY_ID"] == connection["login"]
+    assert env["AWS_SECRET_ACCESS_KEY"] == connection["password"]
+    assert env["AWS_ENDPOINT_URL"] == connection["extra"]["endpoint_url"]
+    assert env["AWS_DEFAULT_REGION"] == connection["extra"]["region_name"]
+
+
+def test_hamilton_gets_no_airflow_secret(resolved: dict[str, Any]) -> None:
+    env = resolved["services"]["hamilton"]["environment"]
+    assert not [name for name in env if name.startswith("AIRFLOW")]
+
+
+def test_hamilton_gets_exchange_keys_only_from_the_env_file(tmp_path: Path) -> None:
+    raw = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    env = raw["services"]["hamilton"]["environment"]
+    for name in ("HURACAN_EXCHANGE_API_KEY", "HURACAN_EXCHANGE_API_SECRET"):
+        # A reference to the variable of the same name, empty when unset: no key is ever written here.
+        assert re.fullmatch(r"\$\{" + name + r"(:-)?\}", str(env[name])), env[name]
+    secret_name = re.compile(r"(PASSWORD|SECRET|TOKEN|ACCESS_KEY|API_KEY|DATABASE_URL)")
+    for name, value in env.items():
+        if secret_name.search(name):
+            assert "${" in str(value), f"{name} holds a literal value instead of a ${{VAR}} from .env"
+    # .env.example ships them empty; what .env holds is what Hamilton gets.
+    example = dict(
+        line.split("=", 1)
+        for line in (REPO / ".env.example").read_text(encoding="utf-8").splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    )
+    assert example["HURACAN_EXCHANGE_API_KEY"] == "" and example["HURACAN_EXCHANGE_API_SECRET"] == ""
+    given = _resolve(
+        _env_file(
+            tmp_path, HURACAN_EXCHANGE_API_KEY="key-from-env", HURACAN_EXCHANGE_API_SECRET="secret-from-env"
+        )
+    )["services"]["hamilton"]["environment"]
+    assert given["HURACAN_EXCHANGE_API_KEY"] == "key-from-env"
+    assert given["HURACAN_EXCHANGE_API_SECRET"] == "secret-from-env"
+    # And no secret of the example environment is copied anywhere into the compose file.
+    text = COMPOSE.read_text(encoding="utf-8")
+    secrets = {
+        n: v for n, v in example.items() if re.search(r"(PASSWORD|SECRET|FERNET|TOKEN|API_KEY)", n) and v
+    }
+    assert secrets and not [n for n, v in secrets.items() if v in text]
