@@ -45,7 +45,12 @@ class EntryGuardrails:
         if self._paused is None:
             return False
         if self._pause_cache is None or self._pause_cache[0] != bar_ms:
-            self._pause_cache = (bar_ms, bool(self._paused()))
+            try:
+                paused = bool(self._paused())
+            except Exception as exc:  # an unreadable pause file: when in doubt, open nothing
+                log.warning("⚠️ pause file unreadable (%s); treating Hamilton as paused", exc)
+                paused = True
+            self._pause_cache = (bar_ms, paused)
         return self._pause_cache[1]
 
     def check(

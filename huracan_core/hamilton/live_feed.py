@@ -106,6 +106,13 @@ class LiveFeed:
             else:
                 self.clock.wait(self.poll_seconds)
 
+    def watch(self, symbols: Sequence[str]) -> None:
+        """Also fetch these coins from now on (a coin selected after the start); their tail is fetched whole."""
+        for symbol in symbols:
+            if symbol not in self.symbols:
+                self.symbols.append(symbol)
+                log.info("%s: now watched (first fetch brings its whole tail)", symbol)
+
     def tradable(self, bar_ms: int) -> bool:
         """False for a bar fetched after downtime: it is stepped, never traded after the fact."""
         return bar_ms not in self.catching_up

@@ -33,7 +33,7 @@ class OrderIntent:
     model_id: str
     leg: Leg
     reference_price: float  # the price the decision assumed (the decision bar's close)
-    target_fraction: float  # signed target position as a fraction of equity after this order
+    target_fraction: float  # signed target position, a fraction of the coin's allocation, after this order
     # The decision bar's per-side cost estimate (fee_bps, spread_bps, slippage_bps): what the paper book
     # charges at the next open, and what the backtest charges (`fill_costs`). A live broker ignores it.
     cost_bps: tuple[float, float, float] = (0.0, 0.0, 0.0)

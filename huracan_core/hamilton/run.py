@@ -25,7 +25,7 @@ from huracan_core.exceptions import ConfigError, HuracanError
 from huracan_core.features import DEFAULT_RECIPE
 from huracan_core.hamilton.brokers.paper import PaperBroker
 from huracan_core.hamilton.champions import ChampionBook, trade_symbols
-from huracan_core.hamilton.control import choose_symbols, read_pause, read_selector
+from huracan_core.hamilton.control import Selection, choose_symbols, read_pause, read_selector
 from huracan_core.hamilton.entry_guard import EntryGuardrails
 from huracan_core.hamilton.feed import ReplayFeed
 from huracan_core.hamilton.frames import replay_frames
@@ -92,6 +92,14 @@ def run_hamilton(
         )
     if request.mode == "live" and request.clock == "replay":
         raise ConfigError("--mode live trades real money on the live clock only; a replay is always paper")
+    if request.fresh and request.clock != "replay":
+        raise ConfigError(
+            "--fresh forgets a replay window's journal; the paper and live journals are never wiped"
+        )
+    if request.mode == "live" and source is None and config.data.source != "ccxt":
+        raise ConfigError(
+            f"--mode live trades on the exchange's own candles: data.source must be ccxt (got {config.data.source})"
+        )
     if request.clock == "replay" and (request.start_ms is None or request.end_ms is None):
         raise ConfigError(
             "--clock replay needs --from and --to (UTC dates, e.g. --from 2024-12-01 --to 2025-01-01)"
@@ -112,6 +120,7 @@ def run_hamilton(
     started = datetime.now(UTC)
     settings = GuardrailSettings.from_config(config)
 
+    status = _StatusWriter(storage, run_key=run_key, mode=mode, clock=request.clock, started=started)
     if replay:
         symbols = trade_symbols(book, request.symbols or config.hamilton.symbols)
         if not symbols:
@@ -127,8 +136,9 @@ def run_hamilton(
         select = None
     else:
         source = source or open_source(config)
-        wanted = _live_selection(storage, book, config)
-        symbols = wanted.symbols
+        configured = request.symbols or config.hamilton.symbols
+        status.selection = _live_selection(storage, configured)
+        symbols = status.selection.symbols
         feed = LiveFeed(
             source, sorted(set(book.symbols()) | set(symbols)), timeframe, clock, cost_config=config.costs,
             fees=fees_from_config(config.costs), poll_seconds=config.hamilton.poll_seconds, max_bars=request.max_bars,
@@ -138,13 +148,13 @@ def run_hamilton(
         )
 
         def select(_bar_ms: int) -> list[str]:
-            return _live_selection(storage, book, config).symbols
+            status.selection = _live_selection(storage, configured)
+            return status.selection.symbols
 
     broker = _broker(config, request, journal, exchange)
     if request.mode == "live":
-        _reconcile_or_refuse(broker, journal, storage)
+        _reconcile_or_refuse(broker, journal, sorted(set(book.symbols()) | set(symbols)))
 
-    status = _StatusWriter(storage, run_key=run_key, mode=mode, clock=request.clock, started=started)
     hamilton = Hamilton(
         run_key=run_key, mode=mode, timeframe=timeframe, storage=storage, journal=journal, broker=broker,
         book=book, feed=feed, decision=decision, symbols=symbols, guard=guard,
@@ -160,9 +170,10 @@ def run_hamilton(
     return summary
 
 
-def _live_selection(storage: Storage, book: ChampionBook, config: HuracanConfig) -> Any:
+def _live_selection(storage: Storage, configured: Sequence[str] | None) -> Selection:
+    """What to trade now: the selector file over the roster's trade_ok champions (see control.py)."""
     roster = storage.read_json(paths.champion_roster()) if storage.exists(paths.champion_roster()) else None
-    return choose_symbols(read_selector(storage), roster, configured=config.hamilton.symbols)
+    return choose_symbols(read_selector(storage), roster, configured=configured)
 
 
 def _broker(config: HuracanConfig, request: HamiltonRequest, journal: Any, exchange: Any | None) -> Any:
@@ -174,7 +185,7 @@ def _broker(config: HuracanConfig, request: HamiltonRequest, journal: Any, excha
     return CcxtBroker(exchange, journal_intent=journal.record_intent)
 
 
-def _reconcile_or_refuse(broker: Any, journal: Any, storage: Storage) -> None:
+def _reconcile_or_refuse(broker: Any, journal: Any, traded: Sequence[str]) -> None:
     """Fail closed: trade live only when the exchange agrees with what the journal says was done."""
     from huracan_core.hamilton.reconcile import ExpectedAccount, reconcile
 
@@ -189,7 +200,8 @@ def _reconcile_or_refuse(broker: Any, journal: Any, storage: Storage) -> None:
                 positions[symbol] = float(coin["quantity"])
         quote = float((saved["state"].get("account") or {}).get("quote", snapshot.quote))
     expected = ExpectedAccount(quote=quote, positions=positions, open_order_ids=tuple(open_ids))
-    differences = reconcile(expected, snapshot, symbols=sorted(positions) or None)
+    # Only the coins Hamilton trades: an account may hold others (dust, BNB for fees) that are not its business.
+    differences = reconcile(expected, snapshot, symbols=sorted(set(positions) | set(traded)))
     if differences:
         for d in differences:
             log.error("❌ reconciliation: %s", d.message)
@@ -204,13 +216,9 @@ class _StatusWriter:
     """hamilton_status.json after every commit (and so after every live bar)."""
 
     def __init__(self, storage: Storage, *, run_key: str, mode: str, clock: str, started: datetime) -> None:
-        self.storage, self.run_key, self.mode, self.clock, self.started = (
-            storage,
-            run_key,
-            mode,
-            clock,
-            started,
-        )
+        self.storage, self.run_key, self.mode = storage, run_key, mode
+        self.clock, self.started = clock, started
+        self.selection: Selection | None = None  # the live selection as last chosen
 
     def write(self, hamilton: Hamilton, bar_ms: int) -> None:
         snapshot = hamilton.broker.snapshot()
@@ -236,8 +244,8 @@ class _StatusWriter:
             last_bar={s: c.last_bar_ms for s, c in hamilton.coins.items() if c.last_bar_ms is not None},
             positions=positions, equity=hamilton._equity(), cash=snapshot.quote, guardrails=guardrails, paused=paused,
             champions={s: c.champion.model_id for s, c in hamilton.coins.items() if c.champion is not None},
-            selection=SelectionStatus(symbols=sorted(hamilton.selected), mode="replay" if self.clock == "replay"
-                                      else "live", how=""),
+            selection=SelectionStatus.from_selection(self.selection) if self.selection is not None
+            else SelectionStatus(symbols=sorted(hamilton.selected), mode="replay", how="coins with a champion"),
             pending_db_commits=int(getattr(hamilton.journal, "pending_commits", 0) or 0),
         )  # fmt: skip
         problems = [*hamilton.errors]

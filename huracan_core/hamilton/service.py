@@ -250,6 +250,9 @@ class Hamilton:
             return
         for symbol in wanted:
             self.coins.setdefault(symbol, CoinState(symbol, TradeBook(symbol)))
+        watch = getattr(self.feed, "watch", None)
+        if watch is not None:  # a coin that got its first champion since the start: fetch its candles too
+            watch(wanted)
         if set(wanted) != self.selected:
             log.info("Trading %s from this bar on.", ", ".join(wanted) or "nothing")
         self.selected = set(wanted)
@@ -319,6 +322,8 @@ class Hamilton:
         assert coin.trader is not None
         made = coin.trader.on_bar(row)
         target, reason = self._guarded(coin, made, row.close, bar_ms)
+        if target < 0 and not self.broker.can_short:  # spot: a short decision means "hold nothing"
+            target, reason = 0.0, "short decision kept flat: a spot account cannot sell short"
         if self.close_at_end and self.feed.next_is_last(coin.symbol, bar_ms):
             target, reason = 0.0, None  # the window's last open closes every position, as the backtest does
         coin.pending = {
@@ -384,7 +389,7 @@ class Hamilton:
     def _allocation(self) -> float:
         """Quote amount a full-size position of one coin stands for: an equal share of equity, capped."""
         equity = self._equity()
-        return min(self.max_notional, equity / max(1, len(self.symbols)))
+        return min(self.max_notional, equity / max(1, len(self.selected)))
 
     def _equity(self) -> float:
         snap = self.broker.snapshot()

@@ -47,7 +47,7 @@ class _StatusModel(BaseModel):
 
 class PositionStatus(_StatusModel):
     side: Literal["long", "short"]
-    size: float  # fraction of equity the position was opened at (>= 0; `side` gives the direction)
+    size: float  # fraction of the coin's allocation the position was opened at (>= 0; `side` gives the direction)
     quantity: float  # base-asset units held
     entry_price: float  # average entry fill price, quote currency
     entry_time: int  # UTC ms of the entry fill

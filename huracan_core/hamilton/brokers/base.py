@@ -60,6 +60,7 @@ class Broker(ABC):
     """
 
     mode: Literal["paper", "live"]
+    can_short: bool = True  # False for a spot account: the loop then keeps short targets flat
 
     @abstractmethod
     def rules(self, symbol: str) -> MarketRules:

@@ -333,6 +333,16 @@ class CcxtBroker(Broker):
             )
         return broker
 
+    can_short = False  # a spot account holds what it bought; short targets are flat here
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        """Continue from a journaled state: the orders sent and not yet settled (settle looks them up)."""
+        restored = CcxtBroker.from_dict(
+            data, self.exchange, journal_intent=self.journal_intent, attempts=self.attempts,
+            base_delay_s=self.base_delay_s, sleep=self.sleep,
+        )  # fmt: skip
+        self._orders = restored._orders
+
     # --- placing ----------------------------------------------------------------------------------
     def _send(self, intent: OrderIntent, market: str) -> dict[str, Any]:
         """One attempt: adopt the order if the exchange already has this client order id, else create it."""

@@ -85,8 +85,17 @@ def test_live_mode_without_credentials_is_refused_with_a_clear_message(
     champion_archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = _config(tmp_path, copy_archive(champion_archive, tmp_path / "archive"), monkeypatch)
+    config = config.model_copy(update={"data": config.data.model_copy(update={"source": "ccxt"})})
     monkeypatch.delenv("HURACAN_EXCHANGE_API_KEY", raising=False)
     with pytest.raises(ConfigError, match="HURACAN_EXCHANGE_API_KEY"):
+        run_hamilton(config, HamiltonRequest(mode="live", clock="live", max_bars=1))
+
+
+def test_live_mode_on_candles_that_are_not_the_exchanges_is_refused(
+    champion_archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _config(tmp_path, copy_archive(champion_archive, tmp_path / "archive"), monkeypatch)
+    with pytest.raises(ConfigError, match=r"data\.source must be ccxt"):
         run_hamilton(config, HamiltonRequest(mode="live", clock="live", max_bars=1))
 
 
