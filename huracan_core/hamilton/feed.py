@@ -55,6 +55,7 @@ class ReplayFeed:
         self._columns: dict[str, _Columns] = {}
         self._signals: dict[tuple[str, str], _Signals] = {}
         self.engine_errors: dict[str, dict[str, str]] = {}
+        self._last: dict[str, int | None] = {}
         for symbol, rf in frames.frames.items():
             f, c = rf.frame, rf.costs
             ts = f["timestamp"].to_numpy()
@@ -90,9 +91,11 @@ class ReplayFeed:
 
     def last_bar(self, symbol: str) -> int | None:
         """The coin's last bar inside the window: positions are closed at its open, as the backtest does."""
-        cols = self._columns[symbol]
-        inside = cols.ts[(cols.ts >= self.start_ms) & (cols.ts < self.end_ms)]
-        return int(inside[-1]) if inside.size else None
+        if symbol not in self._last:
+            cols = self._columns[symbol]
+            inside = cols.ts[(cols.ts >= self.start_ms) & (cols.ts < self.end_ms)]
+            self._last[symbol] = int(inside[-1]) if inside.size else None
+        return self._last[symbol]
 
     def next_is_last(self, symbol: str, bar_ms: int) -> bool:
         """Whether the coin's bar after `bar_ms` is its last one in the window."""

@@ -79,6 +79,7 @@ class LiveFeed:
         self._candles: dict[str, pl.DataFrame] = {}
         self._newest_closed: int | None = None
         self.catching_up: set[int] = set()
+        self._bar_cache: tuple[int, dict[str, pl.DataFrame], dict[str, pl.DataFrame]] | None = None
         self.errors: list[str] = []
 
     # --- the clock -----------------------------------------------------------------------------------
@@ -144,22 +145,24 @@ class LiveFeed:
         return True
 
     # --- rows ----------------------------------------------------------------------------------------
+    def _at(self, bar_ms: int) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]:
+        """Every coin's candles up to `bar_ms` and the cross-sectional ranks, computed once per bar."""
+        if self._bar_cache is None or self._bar_cache[0] != bar_ms:
+            upto = {s: c.filter(pl.col("timestamp") <= bar_ms) for s, c in self._candles.items()}
+            universe = {s: c for s, c in upto.items() if s in self.symbols}
+            ranks = cross_sectional_ranks(universe) if universe else {}
+            self._bar_cache = (bar_ms, upto, ranks)
+        return self._bar_cache[1], self._bar_cache[2]
+
     def row(self, symbol: str, bar_ms: int, champion: Champion | None) -> BarInputs | None:
-        candles = self._candles.get(symbol)
-        if candles is None:
+        if symbol not in self._candles:
             return None
-        upto = candles.filter(pl.col("timestamp") <= bar_ms)
+        tails, all_ranks = self._at(bar_ms)
+        upto = tails[symbol]
         if upto.height == 0 or int(upto["timestamp"][-1]) != bar_ms:
             return None  # the coin has no candle at this bar (a gap): nothing to decide
-        refs = {
-            r: c.filter(pl.col("timestamp") <= bar_ms)
-            for r, c in self._candles.items()
-            if r in REFERENCE_CLOSES
-        }
-        universe = {
-            s: c.filter(pl.col("timestamp") <= bar_ms) for s, c in self._candles.items() if s in self.symbols
-        }
-        ranks = cross_sectional_ranks(universe)[symbol] if len(universe) else None
+        refs = {r: c for r, c in tails.items() if r in REFERENCE_CLOSES}
+        ranks = all_ranks.get(symbol)
         latest = latest_research(
             upto, symbol, self.timeframe, refs=refs, rows=max(r.lookback_bars for r in champion.engines)
             if champion else 1, cost_config=self.cost_config, fees=self.fees, extra_columns=ranks,

@@ -104,6 +104,7 @@ def run_hamilton(
         raise ConfigError(
             "--clock replay needs --from and --to (UTC dates, e.g. --from 2024-12-01 --to 2025-01-01)"
         )
+    _one_torch_thread()
     storage = Storage(config.general.archive)
     upgrade(config.general.database)
     db = connect(config.general.database)
@@ -168,6 +169,17 @@ def run_hamilton(
         summary = hamilton.run()
     db.dispose()
     return summary
+
+
+def _one_torch_thread() -> None:
+    """One torch thread unless the user set OMP_NUM_THREADS: the per-bar inference is tiny, and with the
+    default (all cores) a busy machine pushed the 20-coin cycle's p99 from 0.75 s to 4 s (bench_hamilton)."""
+    import os
+
+    if "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def _live_selection(storage: Storage, configured: Sequence[str] | None) -> Selection:
