@@ -27,7 +27,9 @@ _SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
 _TOPN = re.compile(r"^top([1-9][0-9]{0,3})$")
 
 # Dotted keys whose values are secrets: they must come from the environment (${VAR}) and are masked.
-SECRET_KEYS = frozenset({"exchange_credentials.api_key", "exchange_credentials.api_secret", "telegram.token"})
+SECRET_KEYS = frozenset(
+    {"exchange_credentials.api_key", "exchange_credentials.api_secret", "telegram.token"}
+)
 
 
 class _Section(BaseModel):
@@ -338,9 +340,7 @@ def _format_validation(err: ValidationError) -> str:
     return "invalid configuration:\n" + "\n".join(lines)
 
 
-def resolve_config_path(
-    path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None
-) -> Path | None:
+def resolve_config_path(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> Path | None:
     """--config PATH, else $HURACAN_CONFIG, else ./config.yaml when present, else embedded defaults."""
     env = os.environ if env is None else env
     if path is not None:
@@ -375,9 +375,7 @@ def load_config(
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
-            raise ConfigError(
-                f"config file {resolved} must hold a mapping of sections, got {type(loaded).__name__}"
-            )
+            raise ConfigError(f"config file {resolved} must hold a mapping of sections, got {type(loaded).__name__}")
         raw = loaded
     _check_secrets_from_env(raw)
     tree = _substitute(raw, "", env)
@@ -389,6 +387,4 @@ def load_config(
         return HuracanConfig.model_validate(tree)
     except ValidationError as exc:
         where = f" ({resolved})" if resolved else ""
-        raise ConfigError(
-            _format_validation(exc).replace("invalid configuration", f"invalid configuration{where}", 1)
-        ) from None
+        raise ConfigError(_format_validation(exc).replace("invalid configuration", f"invalid configuration{where}", 1)) from None

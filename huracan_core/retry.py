@@ -35,9 +35,7 @@ def retry(
         except retry_on as exc:
             if attempt == attempts:
                 raise
-            log.warning(
-                "%s failed (attempt %d of %d): %s; retrying in %.1fs", what, attempt, attempts, exc, delay
-            )
+            log.warning("%s failed (attempt %d of %d): %s; retrying in %.1fs", what, attempt, attempts, exc, delay)
             sleep(delay)
             delay = min(delay * 2, max_delay_s)
     raise AssertionError("unreachable")

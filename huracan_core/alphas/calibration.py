@@ -48,9 +48,7 @@ def forward_move_bps(frame: pl.DataFrame, horizon: int) -> pl.Series:
     return frame.select(forward_move_expr(horizon, segmented=SEGMENT_COLUMN in frame.columns)).to_series()
 
 
-COST_COLUMN = (
-    "cost_bps"  # per-side cost of one fill, estimated at each bar's close (fees + half spread + slippage)
-)
+COST_COLUMN = "cost_bps"  # per-side cost of one fill, estimated at each bar's close (fees + half spread + slippage)
 
 
 def round_trip_expr(horizon: int, cost_column: str = COST_COLUMN) -> pl.Expr:
@@ -147,9 +145,7 @@ def calibrate_sides(
     if round_trip is None:
         rt = np.zeros(fwd.shape)
     else:
-        rt = np.asarray(
-            round_trip.to_numpy() if isinstance(round_trip, pl.Series) else round_trip, np.float64
-        )
+        rt = np.asarray(round_trip.to_numpy() if isinstance(round_trip, pl.Series) else round_trip, np.float64)
         if rt.shape != fwd.shape:
             raise ValueError(f"round_trip has {rt.shape[0]} rows but forward has {fwd.shape[0]}")
     out: dict[str, Any] = {"min_count": int(min_count), "costs_known": round_trip is not None}

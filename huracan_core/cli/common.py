@@ -22,8 +22,7 @@ ConfigOpt = Annotated[
     typer.Option("--config", "-c", help="config.yaml to use (default: $HURACAN_CONFIG, then ./config.yaml)."),
 ]
 SourceOpt = Annotated[
-    str | None,
-    typer.Option("--source", help="Candle source: ccxt | lake | synthetic (overrides data.source)."),
+    str | None, typer.Option("--source", help="Candle source: ccxt | lake | synthetic (overrides data.source).")
 ]
 LakeOpt = Annotated[
     str | None, typer.Option("--lake", help="Lake root holding candles/<timeframe>/<SYMBOL>.parquet.")
@@ -32,9 +31,7 @@ SymbolsOpt = Annotated[
     str | None, typer.Option("--symbols", help="Comma-separated symbols, topN (e.g. top20) or file:PATH.")
 ]
 TimeframeOpt = Annotated[str | None, typer.Option("--timeframe", help="Candle timeframe, e.g. 15m.")]
-ArchiveOpt = Annotated[
-    str | None, typer.Option("--archive", help="Archive root (folder or s3://bucket/prefix).")
-]
+ArchiveOpt = Annotated[str | None, typer.Option("--archive", help="Archive root (folder or s3://bucket/prefix).")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 

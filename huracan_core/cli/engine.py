@@ -38,12 +38,8 @@ class _RichProgress:
 
     def __init__(self) -> None:
         self._bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=console, transient=True,
         )
         self._task: Any = None
 
@@ -66,15 +62,9 @@ def _as_of(text: str | None) -> datetime:
 
 def _overrides(**flags: Any) -> dict[str, Any]:
     keys = {
-        "source": "data.source",
-        "lake": "data.lake_dir",
-        "symbols": "general.symbols",
-        "timeframe": "general.timeframe",
-        "mode": "engine.mode",
-        "max_concurrent": "engine.max_concurrent",
-        "archive": "general.archive",
-        "db": "general.database",
-        "lookback_days": "engine.lookback_days",
+        "source": "data.source", "lake": "data.lake_dir", "symbols": "general.symbols",
+        "timeframe": "general.timeframe", "mode": "engine.mode", "max_concurrent": "engine.max_concurrent",
+        "archive": "general.archive", "db": "general.database", "lookback_days": "engine.lookback_days",
     }
     return {keys[k]: v for k, v in flags.items() if v is not None}
 
@@ -121,21 +111,8 @@ def engine(
 ) -> None:
     """Train one model per coin (shared encoder + heads + XGBoost + 21 rule engines), evaluate it out of
     sample after costs, publish champions that pass the gates, and write the daily summary and report."""
-    _run(
-        "engine",
-        config,
-        as_of,
-        force,
-        mode=mode,
-        max_concurrent=max_concurrent,
-        symbols=symbols,
-        source=source,
-        lake=lake,
-        timeframe=timeframe,
-        archive=archive,
-        db=db,
-        lookback_days=lookback_days,
-    )
+    _run("engine", config, as_of, force, mode=mode, max_concurrent=max_concurrent, symbols=symbols, source=source,
+         lake=lake, timeframe=timeframe, archive=archive, db=db, lookback_days=lookback_days)
 
 
 @friendly_errors
@@ -154,18 +131,5 @@ def daily(
     force: ForceOpt = False,
 ) -> None:
     """Run the whole daily job and print where its outputs are."""
-    _run(
-        "daily",
-        config,
-        as_of,
-        force,
-        mode=mode,
-        max_concurrent=max_concurrent,
-        symbols=symbols,
-        source=source,
-        lake=lake,
-        timeframe=timeframe,
-        archive=archive,
-        db=db,
-        lookback_days=lookback_days,
-    )
+    _run("daily", config, as_of, force, mode=mode, max_concurrent=max_concurrent, symbols=symbols, source=source,
+         lake=lake, timeframe=timeframe, archive=archive, db=db, lookback_days=lookback_days)

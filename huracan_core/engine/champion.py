@@ -101,32 +101,18 @@ def compare_with_champion(
     start = max(champion_last + timeframe_ms(rf.timeframe), ev.oos_start_ms)
     out.update(champion_last_bar_ms=champion_last, window_start_ms=start, window_end_ms=ev.oos_end_ms)
     if ev.oos_end_ms <= champion_last:
-        return {
-            **out,
-            "bars": 0,
-            "verdict": "not newer than the champion",
-            "reason": "the new model's out-of-sample range ends where the champion's does, or before",
-        }
+        return {**out, "bars": 0, "verdict": "not newer than the champion",
+                "reason": "the new model's out-of-sample range ends where the champion's does, or before"}
     ours = ev.bars.filter(pl.col("timestamp") >= start)
     needed = round(min_days * bars_per_day(rf.timeframe))
     if ours.height < needed:
-        return {
-            **out,
-            "bars": ours.height,
-            "bars_needed": needed,
-            "verdict": INCONCLUSIVE,
-            "reason": f"{ours.height} bars after the champion's last bar < {needed}: the gates decide",
-        }
+        return {**out, "bars": ours.height, "bars_needed": needed, "verdict": INCONCLUSIVE,
+                "reason": f"{ours.height} bars after the champion's last bar < {needed}: the gates decide"}
     engines, states = engines_from_bundle(bundle)
     theirs = replay(
-        engines,
-        states,
-        GateTable.from_dict(bundle.config["gate_table"]),
-        MetaCombiner.from_dict(bundle.config["combiner"]),
-        rf,
-        start_ms=start,
-        hold_bars=int(bundle.config.get("horizon_bars", hold_bars)),
-        decision=decision,
+        engines, states, GateTable.from_dict(bundle.config["gate_table"]),
+        MetaCombiner.from_dict(bundle.config["combiner"]), rf, start_ms=start,
+        hold_bars=int(bundle.config.get("horizon_bars", hold_bars)), decision=decision,
     )
     new = metrics_from_returns(ours["net"].to_numpy(), rf.timeframe)
     new_net, champ_net = new.get("net_pnl_pct"), theirs.get("net_pnl_pct")
@@ -176,20 +162,13 @@ def promote(
     symbol, model_id = result["symbol"], result["model_id"]
     failures = gate_failures(result["metrics"], gates)
     comparison = result.get("comparison", {})
-    verdict: dict[str, Any] = {
-        "symbol": symbol,
-        "model_id": model_id,
-        "gate_failures": failures,
-        "comparison": comparison,
-        "promoted": False,
-    }
+    verdict: dict[str, Any] = {"symbol": symbol, "model_id": model_id, "gate_failures": failures,
+                               "comparison": comparison, "promoted": False}
     if failures:
         verdict["reason"] = "gates failed: " + "; ".join(failures)
         return verdict
     if comparison.get("verdict") in KEEP_VERDICTS:
-        verdict["reason"] = (
-            f"kept champion {comparison.get('champion_model_id')}: {comparison.get('verdict')}"
-        )
+        verdict["reason"] = f"kept champion {comparison.get('champion_model_id')}: {comparison.get('verdict')}"
         return verdict
     expected = comparison.get("champion_model_id")
     current = read_pointer(storage, symbol)
@@ -207,31 +186,18 @@ def promote(
         "metrics": {**result["metrics"], "recent_net_pnl_pct": result.get("recent_net_pnl_pct")},
     }
     try:
-        write_pointer(
-            storage,
-            symbol,
-            pointer,
-            expected_model_id=expected,
-            verify=lambda path: _verify(storage, path, result["model_sha256"]),
-        )
+        write_pointer(storage, symbol, pointer, expected_model_id=expected,
+                      verify=lambda path: _verify(storage, path, result["model_sha256"]))
     except (ConcurrentWriteError, BundleVerificationError) as exc:
         verdict["reason"] = f"pointer not moved: {exc}"
         return verdict
     if expected != model_id:
-        append_promotion(
-            storage,
-            {
-                "symbol": symbol,
-                "model_id": model_id,
-                "previous_model_id": expected,
-                "promoted_at": promoted_at.isoformat(),
-                "promoted_by": "engine",
-                "as_of": (as_of or promoted_at).isoformat(),
-                "path": result["path"],
-                "new_metrics": result["metrics"],
-                "comparison": comparison,
-            },
-        )
+        append_promotion(storage, {
+            "symbol": symbol, "model_id": model_id, "previous_model_id": expected,
+            "promoted_at": promoted_at.isoformat(), "promoted_by": "engine",
+            "as_of": (as_of or promoted_at).isoformat(), "path": result["path"],
+            "new_metrics": result["metrics"], "comparison": comparison,
+        })
     reason = comparison.get("verdict", "no champion")
     if reason == INCONCLUSIVE:
         reason = f"{INCONCLUSIVE} comparison ({comparison.get('reason')}); passed every gate"
@@ -269,19 +235,17 @@ def write_roster(storage: Storage, gates: PromotionGatesConfig, *, updated_at: d
         except (BundleVerificationError, FileNotFoundError) as exc:
             reason = str(exc)
         failures = gate_failures(pointer["metrics"], gates)
-        entries.append(
-            {
-                "symbol": symbol,
-                "model_id": pointer["model_id"],
-                "promoted_at": pointer["promoted_at"],
-                "promoted_by": pointer["promoted_by"],
-                "recent_net_pnl_pct": pointer["metrics"].get("recent_net_pnl_pct"),
-                "net_pnl_pct": pointer["metrics"].get("net_pnl_pct"),
-                "sharpe": pointer["metrics"].get("sharpe"),
-                "trade_ok": reason is None and not failures,
-                "reason": reason or ("; ".join(failures) if failures else None),
-            }
-        )
+        entries.append({
+            "symbol": symbol,
+            "model_id": pointer["model_id"],
+            "promoted_at": pointer["promoted_at"],
+            "promoted_by": pointer["promoted_by"],
+            "recent_net_pnl_pct": pointer["metrics"].get("recent_net_pnl_pct"),
+            "net_pnl_pct": pointer["metrics"].get("net_pnl_pct"),
+            "sharpe": pointer["metrics"].get("sharpe"),
+            "trade_ok": reason is None and not failures,
+            "reason": reason or ("; ".join(failures) if failures else None),
+        })
     entries.sort(key=lambda e: (not e.get("trade_ok"), -(e.get("recent_net_pnl_pct") or -1e9)))
     roster = {"updated_at": updated_at.isoformat(), "champions": entries}
     storage.write_json(paths.champion_roster(), roster)

@@ -70,13 +70,8 @@ def run_engine(
         status = StatusWriter(storage, job="engine", symbols_total=0)
         upgrade(config.general.database)
         db = connect(config.general.database)
-        record_run(
-            db,
-            run_id=f"engine-{run_id}",
-            kind="engine",
-            as_of=nightly.parse_as_of(as_of),
-            started_at=datetime.now(UTC),
-        )
+        record_run(db, run_id=f"engine-{run_id}", kind="engine", as_of=nightly.parse_as_of(as_of),
+                   started_at=datetime.now(UTC))
         result = EngineRunResult(run_id=run_id, as_of=as_of_text, symbols=[])
         try:
             status.phase("universe")
@@ -115,28 +110,13 @@ def run_engine(
                             status.failed(symbol, reason)
                             log.error("❌ %s failed: %s", symbol, reason)
                         else:
-                            log.warning(
-                                "%s %s (attempt %d): %s; will retry",
-                                symbol,
-                                event.kind,
-                                event.attempt,
-                                reason,
-                            )
+                            log.warning("%s %s (attempt %d): %s; will retry", symbol, event.kind, event.attempt, reason)
 
             try:
                 report = run_schedule(
-                    candles["ok"],
-                    nightly.train_batch,
-                    config=schedule,
-                    as_of=run_id,
-                    ledger=ledger,
-                    force=force,
-                    kwargs={
-                        "as_of": as_of_text,
-                        "config_path": config_path,
-                        "encoder_key": encoder.get("encoder_key"),
-                        "overrides": overrides,
-                    },
+                    candles["ok"], nightly.train_batch, config=schedule, as_of=run_id, ledger=ledger, force=force,
+                    kwargs={"as_of": as_of_text, "config_path": config_path,
+                            "encoder_key": encoder.get("encoder_key"), "overrides": overrides},
                     on_event=on_event,
                 )
             finally:
@@ -147,10 +127,8 @@ def run_engine(
             if resumed:
                 result.resumed = sorted(resumed)
                 batch_results.append(resumed)
-                log.info(
-                    "Resumed: %s were already done for this as-of (use --force to retrain).",
-                    ", ".join(sorted(resumed)),
-                )
+                log.info("Resumed: %s were already done for this as-of (use --force to retrain).",
+                         ", ".join(sorted(resumed)))
             result.failed.update(report.failed)
             result.max_concurrency = report.max_concurrency_observed
 
@@ -161,52 +139,33 @@ def run_engine(
             result.failed.update(published["failed"])
             status.phase("report")
             result.wall_time_s = round(time.monotonic() - started, 2)
-            result.outputs = nightly.report_step(
-                config_path, plan, candles, published, overrides, wall_time_s=result.wall_time_s
-            )
+            result.outputs = nightly.report_step(config_path, plan, candles, published, overrides,
+                                                 wall_time_s=result.wall_time_s)
         except Exception as exc:
             log.error("❌ Engine failed: %s", exc)
             status.status.last_error = str(exc)
             status.finish("failed")
-            finish_run(
-                db,
-                run_id=f"engine-{run_id}",
-                finished_at=datetime.now(UTC),
-                status="failed",
-                symbols_succeeded=len(result.trained),
-                symbols_failed=len(result.symbols),
-                symbols_skipped=len(result.skipped),
-                detail={"error": str(exc)},
-            )
+            finish_run(db, run_id=f"engine-{run_id}", finished_at=datetime.now(UTC), status="failed",
+                       symbols_succeeded=len(result.trained), symbols_failed=len(result.symbols),
+                       symbols_skipped=len(result.skipped), detail={"error": str(exc)})
             db.dispose()
             raise
-        finish_run(
-            db,
-            run_id=f"engine-{run_id}",
-            finished_at=datetime.now(UTC),
-            status="succeeded" if not result.failed else "partial",
-            symbols_succeeded=len(result.trained),
-            symbols_failed=len(result.failed),
-            symbols_skipped=len(result.skipped),
-            detail={"promoted": result.promoted, "wall_time_s": result.wall_time_s},
-        )
+        finish_run(db, run_id=f"engine-{run_id}", finished_at=datetime.now(UTC),
+                   status="succeeded" if not result.failed else "partial",
+                   symbols_succeeded=len(result.trained), symbols_failed=len(result.failed),
+                   symbols_skipped=len(result.skipped),
+                   detail={"promoted": result.promoted, "wall_time_s": result.wall_time_s})
         db.dispose()
         status.finish()
-        result.outputs.update(
-            {
-                "archive": storage.root,
-                "models": storage.url("models"),
-                "champions": storage.url(paths.champion_roster()),
-                "status": storage.url(paths.engine_status()),
-                "log": str((Path(config.general.log_dir) / "engine.log").resolve()),
-                "database": describe_database(config.general.database),
-            }
-        )
+        result.outputs.update({
+            "archive": storage.root,
+            "models": storage.url("models"),
+            "champions": storage.url(paths.champion_roster()),
+            "status": storage.url(paths.engine_status()),
+            "log": str((Path(config.general.log_dir) / "engine.log").resolve()),
+            "database": describe_database(config.general.database),
+        })
         saved = len(result.trained)
-        log.info(
-            "Engine finished. %d model%s saved, %d promoted.",
-            saved,
-            "" if saved == 1 else "s",
-            len(result.promoted),
-        )
+        log.info("Engine finished. %d model%s saved, %d promoted.", saved, "" if saved == 1 else "s",
+                 len(result.promoted))
         return result

@@ -305,17 +305,13 @@ def evaluate_walk_forward(
         decision,
     )
     target = hold_until_horizon(decisions, settings.hold_bars)
-    decision_frame = (
-        pl.DataFrame(
-            {
-                "timestamp": frame["timestamp"].slice(start, stop - start),
-                "combined_edge_bps": combined_edge[start:stop],
-                "confidence": confidence[start:stop],
-            }
-        )
-        .hstack(decisions.to_frame())
-        .with_columns(pl.Series("target_position", target))
-    )
+    decision_frame = pl.DataFrame(
+        {
+            "timestamp": frame["timestamp"].slice(start, stop - start),
+            "combined_edge_bps": combined_edge[start:stop],
+            "confidence": confidence[start:stop],
+        }
+    ).hstack(decisions.to_frame()).with_columns(pl.Series("target_position", target))
     weights = pl.concat(weight_frames, how="diagonal").fill_null(0.0)
     result = backtest(
         frame.slice(start, stop - start),

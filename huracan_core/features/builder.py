@@ -174,9 +174,7 @@ def _cross_features(
                                    np.array(present), first_valid, late)  # fmt: skip
         return
     for i, rows in enumerate(present):
-        cross_coin.cross_features(
-            log_close, log_refs[i], w, recipe.cross_min_pairs, block, rows, first_valid, late
-        )
+        cross_coin.cross_features(log_close, log_refs[i], w, recipe.cross_min_pairs, block, rows, first_valid, late)
 
 
 RefArrays = dict[str, dict[str, np.ndarray]]

@@ -68,6 +68,4 @@ class PlantedEdgeSource(CandleSource):
         if frame.height == 0:
             return frame
         factor = np.exp(self.log_shift(frame["timestamp"].to_numpy(), timeframe))
-        return frame.with_columns(
-            [(pl.col(c) * pl.Series(factor)).alias(c) for c in ("open", "high", "low", "close")]
-        )
+        return frame.with_columns([(pl.col(c) * pl.Series(factor)).alias(c) for c in ("open", "high", "low", "close")])

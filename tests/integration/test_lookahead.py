@@ -42,12 +42,7 @@ def extra(universe: dict[str, pl.DataFrame]) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def fitted(universe: dict[str, pl.DataFrame], extra: pl.DataFrame) -> dict[str, dict[str, Any]]:
     states, errors = early_states(
-        universe[SYMBOL],
-        SYMBOL,
-        "15m",
-        engines=rule_engines(),
-        refs=references(universe),
-        extra_columns=extra,
+        universe[SYMBOL], SYMBOL, "15m", engines=rule_engines(), refs=references(universe), extra_columns=extra
     )
     assert errors == {}
     return states
@@ -87,9 +82,7 @@ def test_firing_states_activate_both_sides_with_an_edge_of_the_sides_sign_and_ke
             for key in ("hour", "weekday"):
                 table = state[key]
                 assert all(table["active"]) and {m > 0 for m in table["mean_bps"]} == {True, False}
-                assert all(
-                    (m > 0) == (t > 0) for m, t in zip(table["mean_bps"], table["t_stat"], strict=True)
-                )
+                assert all((m > 0) == (t > 0) for m, t in zip(table["mean_bps"], table["t_stat"], strict=True))
 
 
 def test_every_rule_engine_fires_before_the_cuts_and_the_per_bar_path_stays_causal(

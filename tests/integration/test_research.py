@@ -60,13 +60,8 @@ def test_lookahead_is_clean_over_the_whole_recipe_all_engines_and_the_decision(m
 
 def test_lookahead_catches_a_leaky_engine_and_names_it(market: dict) -> None:
     report = analyse_symbol(
-        market["SOLUSDT"],
-        "SOLUSDT",
-        "15m",
-        refs=market,
-        engines=[*all_engines()[:3], PeeksAtNextOpen()],
-        decision=DecisionSettings(),
-        n_cuts=3,
+        market["SOLUSDT"], "SOLUSDT", "15m", refs=market,
+        engines=[*all_engines()[:3], PeeksAtNextOpen()], decision=DecisionSettings(), n_cuts=3,
     )
     leaking = report.leaking_columns()
     assert "engine:leaky_next_open:direction" in leaking
@@ -80,9 +75,7 @@ def test_walk_forward_metrics_are_oos_only_and_costs_never_help(market: dict) ->
     ev = evaluate_walk_forward(rf, all_engines(), decision=DecisionSettings(edge_threshold_bps=0.0))
     first_test = ev.splits[0].test.start
     assert ev.metrics["oos"]["bars"] == rf.frame.height - rf.first_valid - first_test
-    assert ev.metrics["oos"]["first_bar"] > int(
-        rf.frame["timestamp"][rf.first_valid + ev.splits[0].test.start - 1]
-    )
+    assert ev.metrics["oos"]["first_bar"] > int(rf.frame["timestamp"][rf.first_valid + ev.splits[0].test.start - 1])
     for split in ev.splits:  # no training row's label reaches into its test range
         assert split.train_index().max() < split.test.start
     assert ev.metrics["net_pnl_pct"] <= ev.metrics["gross_pnl_pct"] + 1e-9
@@ -94,53 +87,17 @@ def test_backtest_command_writes_metrics_and_trades_and_plot(tmp_path: Path) -> 
     out = tmp_path / "bt"
     result = CliRunner().invoke(
         app,
-        [
-            "backtest",
-            "--source",
-            "synthetic",
-            "--symbols",
-            "SOLUSDT",
-            "--days",
-            "30",
-            "--end",
-            "2026-01-01",
-            "--out",
-            str(out),
-            "--plot",
-        ],
+        ["backtest", "--source", "synthetic", "--symbols", "SOLUSDT", "--days", "30", "--end", "2026-01-01",
+         "--out", str(out), "--plot"],
     )
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "SOLUSDT/metrics.json").read_text())
-    for key in (
-        "net_pnl_pct",
-        "gross_pnl_pct",
-        "sharpe",
-        "sortino",
-        "max_drawdown_pct",
-        "hit_rate",
-        "trades",
-        "turnover",
-        "avg_trade_bps",
-        "fees_bps",
-        "per_regime",
-        "per_engine",
-        "oos",
-        "recipe_hash",
-    ):
+    for key in ("net_pnl_pct", "gross_pnl_pct", "sharpe", "sortino", "max_drawdown_pct", "hit_rate", "trades",
+                "turnover", "avg_trade_bps", "fees_bps", "per_regime", "per_engine", "oos", "recipe_hash"):
         assert key in metrics
     trades = pl.read_parquet(out / "SOLUSDT/trades.parquet")
-    for column in (
-        "entry_time",
-        "exit_time",
-        "entry_price",
-        "exit_price",
-        "side",
-        "size",
-        "costs_bps",
-        "net_pnl_pct",
-        "engine_mix",
-        "regime",
-    ):
+    for column in ("entry_time", "exit_time", "entry_price", "exit_price", "side", "size", "costs_bps",
+                   "net_pnl_pct", "engine_mix", "regime"):
         assert column in trades.columns
     assert (out / "SOLUSDT/equity.png").stat().st_size > 1000
     assert "SOLUSDT" in result.output
@@ -148,20 +105,8 @@ def test_backtest_command_writes_metrics_and_trades_and_plot(tmp_path: Path) -> 
 
 def test_lookahead_command_exits_zero_when_clean() -> None:
     result = CliRunner().invoke(
-        app,
-        [
-            "lookahead",
-            "--source",
-            "synthetic",
-            "--symbols",
-            "ETHUSDT",
-            "--days",
-            "15",
-            "--end",
-            "2026-01-01",
-            "--cuts",
-            "3",
-        ],
+        app, ["lookahead", "--source", "synthetic", "--symbols", "ETHUSDT", "--days", "15", "--end", "2026-01-01",
+              "--cuts", "3"],
     )
     assert result.exit_code == 0, result.output
     assert "no lookahead" in result.output
@@ -176,19 +121,8 @@ def test_backtest_command_evaluates_with_the_engine_settings_from_config_and_lis
     out = tmp_path / "bt"
     result = CliRunner().invoke(
         app,
-        [
-            "backtest",
-            "--source",
-            "synthetic",
-            "--symbols",
-            "SOLUSDT,RAREUSDT",
-            "--days",
-            "20",
-            "--end",
-            "2026-01-01",
-            "--out",
-            str(out),
-        ],
+        ["backtest", "--source", "synthetic", "--symbols", "SOLUSDT,RAREUSDT", "--days", "20", "--end",
+         "2026-01-01", "--out", str(out)],
     )
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "SOLUSDT/metrics.json").read_text())
@@ -213,19 +147,8 @@ def test_backtest_command_fails_naming_each_reason_when_no_symbol_can_be_evaluat
     out = tmp_path / "bt"
     result = CliRunner().invoke(
         app,
-        [
-            "backtest",
-            "--source",
-            "synthetic",
-            "--symbols",
-            "SOLUSDT,ETHUSDT",
-            "--days",
-            "10",
-            "--end",
-            "2026-01-01",
-            "--out",
-            str(out),
-        ],
+        ["backtest", "--source", "synthetic", "--symbols", "SOLUSDT,ETHUSDT", "--days", "10", "--end",
+         "2026-01-01", "--out", str(out)],
     )
     assert result.exit_code == 1, result.output
     assert "SOLUSDT: Low volume" in result.output and "ETHUSDT: Low volume" in result.output
@@ -233,25 +156,12 @@ def test_backtest_command_fails_naming_each_reason_when_no_symbol_can_be_evaluat
     assert not out.exists()
 
 
-def test_every_backtest_result_stands_beside_buy_and_hold_and_flat_with_its_deflated_sharpe(
-    tmp_path: Path,
-) -> None:
+def test_every_backtest_result_stands_beside_buy_and_hold_and_flat_with_its_deflated_sharpe(tmp_path: Path) -> None:
     out = tmp_path / "bt"
     result = CliRunner().invoke(
         app,
-        [
-            "backtest",
-            "--source",
-            "synthetic",
-            "--symbols",
-            "SOLUSDT",
-            "--days",
-            "30",
-            "--end",
-            "2026-01-01",
-            "--out",
-            str(out),
-        ],
+        ["backtest", "--source", "synthetic", "--symbols", "SOLUSDT", "--days", "30", "--end", "2026-01-01",
+         "--out", str(out)],
     )
     assert result.exit_code == 0, result.output
     assert "DSR" in result.output and "B&H" in result.output
@@ -266,7 +176,5 @@ def test_every_backtest_result_stands_beside_buy_and_hold_and_flat_with_its_defl
     assert held["gross_pnl_pct"] == pytest.approx((opens[-1] / opens[1] - 1) * 100, rel=1e-6)
     assert 0 < held["gross_pnl_pct"] - held["net_pnl_pct"] < 1.0  # one round trip of costs, no more
     breakdown = metrics["trial_breakdown"]
-    assert (
-        metrics["trials"] == breakdown["total"] == breakdown["gate_cells"] + breakdown["calibrated_choices"]
-    )
+    assert metrics["trials"] == breakdown["total"] == breakdown["gate_cells"] + breakdown["calibrated_choices"]
     assert breakdown["calibrated_choices"] >= 2 * 21  # every rule engine's two sides were judged on data

@@ -122,11 +122,5 @@ def schedule_long_task(folder: str) -> None:
 
 def thread_settings(batch: list[str]) -> dict[str, dict[str, Any]]:
     """Reports the thread-pool variables the worker was started with."""
-    names = (
-        "OMP_NUM_THREADS",
-        "MKL_NUM_THREADS",
-        "OPENBLAS_NUM_THREADS",
-        "POLARS_MAX_THREADS",
-        "NUMBA_NUM_THREADS",
-    )
+    names = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "POLARS_MAX_THREADS", "NUMBA_NUM_THREADS")
     return {s: {name: os.environ.get(name) for name in names} for s in batch}

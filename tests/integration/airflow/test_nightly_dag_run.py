@@ -50,12 +50,7 @@ class _Lines(logging.Handler):
 def night(airflow_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
     folder = tmp_path_factory.mktemp("nightly")
     config = write_nightly_config(
-        folder / "config",
-        symbols=SYMBOLS,
-        coins_per_batch=2,
-        market="planted_edge",
-        lookback_days=90,
-        folds=3,
+        folder / "config", symbols=SYMBOLS, coins_per_batch=2, market="planted_edge", lookback_days=90, folds=3
     )
     archive, database = folder / "variable-archive", folder / "variable.db"
     with pytest.MonkeyPatch.context() as patch:

@@ -56,9 +56,7 @@ def test_vwap_reversion_buys_a_sharp_drop_below_vwap() -> None:
 def test_support_resistance_buys_a_bounce_that_holds_support() -> None:
     t = np.arange(300)
     closes = 102.0 + 2.0 * np.sin(2 * np.pi * t / 30)  # range 100..104, many ATRs wide
-    out = rule_signal(
-        RULE_ENGINES["support_resistance"](), add_features(candles_from_closes(closes, wick=0.0))
-    )
+    out = rule_signal(RULE_ENGINES["support_resistance"](), add_features(candles_from_closes(closes, wick=0.0)))
     troughs = [i for i in range(200, 300) if closes[i] < 100.1 and closes[i] > closes[i - 1]]
     assert troughs and all(out["direction"][i] == 1 for i in troughs)
     peaks = [i for i in range(200, 300) if closes[i] > 103.9 and closes[i] < closes[i - 1]]
@@ -69,9 +67,7 @@ def test_support_resistance_does_not_buy_a_break_below_support() -> None:
     t = np.arange(300)
     closes = 102.0 + 2.0 * np.sin(2 * np.pi * t / 30)
     closes = np.append(closes[:-1], 98.0)
-    out = rule_signal(
-        RULE_ENGINES["support_resistance"](), add_features(candles_from_closes(closes, wick=0.0))
-    )
+    out = rule_signal(RULE_ENGINES["support_resistance"](), add_features(candles_from_closes(closes, wick=0.0)))
     assert out["direction"][-1] == 0
 
 
@@ -81,13 +77,10 @@ def test_scalper_buys_after_an_extreme_down_bar_and_sells_after_an_extreme_up_ba
     out = rule_signal(RULE_ENGINES["scalper"](), add_features(candles_from_closes(down)))
     assert out["direction"][-1] == 1 and out["horizon_bars"][-1] == 2
     up = np.append(closes, closes[-1] * 1.03)
-    assert (
-        rule_signal(RULE_ENGINES["scalper"](), add_features(candles_from_closes(up)))["direction"][-1] == -1
-    )
+    assert rule_signal(RULE_ENGINES["scalper"](), add_features(candles_from_closes(up)))["direction"][-1] == -1
     ordinary = np.append(closes, closes[-1] * 1.001)
     assert (
-        rule_signal(RULE_ENGINES["scalper"](), add_features(candles_from_closes(ordinary)))["direction"][-1]
-        == 0
+        rule_signal(RULE_ENGINES["scalper"](), add_features(candles_from_closes(ordinary)))["direction"][-1] == 0
     )
 
 

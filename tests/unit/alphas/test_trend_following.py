@@ -32,14 +32,10 @@ def test_trend_stays_mostly_quiet_in_a_range() -> None:
 def test_momentum_follows_a_fresh_strong_rise_and_fall() -> None:
     base = noisy_path(150, vol=0.001, seed=1)
     rise = base[-1] * np.exp(np.cumsum(0.004 + np.random.default_rng(2).normal(0, 0.001, 30)))
-    out = rule_signal(
-        RULE_ENGINES["momentum"](), add_features(candles_from_closes(np.concatenate([base, rise])))
-    )
+    out = rule_signal(RULE_ENGINES["momentum"](), add_features(candles_from_closes(np.concatenate([base, rise]))))
     assert (out["direction"][-5:] == 1).all()
     fall = base[-1] * np.exp(np.cumsum(-0.004 + np.random.default_rng(2).normal(0, 0.001, 30)))
-    out = rule_signal(
-        RULE_ENGINES["momentum"](), add_features(candles_from_closes(np.concatenate([base, fall])))
-    )
+    out = rule_signal(RULE_ENGINES["momentum"](), add_features(candles_from_closes(np.concatenate([base, fall]))))
     assert (out["direction"][-5:] == -1).all()
 
 
@@ -90,12 +86,8 @@ def test_volume_flow_follows_the_side_whose_closes_carry_the_volume() -> None:
     steps = np.tile([0.003, -0.0025], 40)
     closes = 100 * np.exp(np.cumsum(steps))
     volumes = np.tile([300.0, 50.0], 40)
-    out = rule_signal(
-        RULE_ENGINES["volume_flow"](), add_features(candles_from_closes(closes, volumes=volumes))
-    )
+    out = rule_signal(RULE_ENGINES["volume_flow"](), add_features(candles_from_closes(closes, volumes=volumes)))
     assert out["direction"][-2] == 1  # the last up bar (volume above its mean)
     sells = 100 * np.exp(np.cumsum(-steps))
-    out = rule_signal(
-        RULE_ENGINES["volume_flow"](), add_features(candles_from_closes(sells, volumes=volumes))
-    )
+    out = rule_signal(RULE_ENGINES["volume_flow"](), add_features(candles_from_closes(sells, volumes=volumes)))
     assert out["direction"][-2] == -1

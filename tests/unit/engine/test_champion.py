@@ -18,14 +18,7 @@ from huracan_core.features import DEFAULT_RECIPE
 from huracan_core.models.bundle import load_bundle, save_bundle
 
 NOW = datetime(2026, 1, 16, 2, 0, tzinfo=UTC)
-GOOD = {
-    "net_pnl_pct": 4.0,
-    "sharpe": 2.0,
-    "max_drawdown_pct": 3.0,
-    "trades": 40,
-    "hit_rate": 0.6,
-    "deflated_sharpe": 0.99,
-}
+GOOD = {"net_pnl_pct": 4.0, "sharpe": 2.0, "max_drawdown_pct": 3.0, "trades": 40, "hit_rate": 0.6, "deflated_sharpe": 0.99}
 
 
 def make_bundle(storage: Storage, symbol: str, model_id: str, value: float) -> dict[str, Any]:
@@ -40,20 +33,12 @@ def make_bundle(storage: Storage, symbol: str, model_id: str, value: float) -> d
         "code_version": "test",
     }
     saved = save_bundle(
-        storage,
-        paths.model_dir(symbol, model_id),
-        tensors={"w": torch.full((4,), value)},
-        config=config,
-        metrics=GOOD,
-        costs={},
+        storage, paths.model_dir(symbol, model_id), tensors={"w": torch.full((4,), value)}, config=config,
+        metrics=GOOD, costs={},
     )
     return {
-        "symbol": symbol,
-        "model_id": model_id,
-        "path": saved["path"],
-        "model_sha256": saved["model_sha256"],
-        "feature_recipe_hash": DEFAULT_RECIPE.hash(),
-        "metrics": GOOD,
+        "symbol": symbol, "model_id": model_id, "path": saved["path"], "model_sha256": saved["model_sha256"],
+        "feature_recipe_hash": DEFAULT_RECIPE.hash(), "metrics": GOOD,
     }
 
 
@@ -65,22 +50,15 @@ def storage(tmp_path: Path) -> Storage:
 @pytest.fixture
 def champion_a(storage: Storage) -> dict[str, Any]:
     result = make_bundle(storage, "BTCUSDT", "20260115_020000Z", 1.0)
-    verdict = promote(
-        storage,
-        {**result, "comparison": {"champion_model_id": None}},
-        gates=PromotionGatesConfig(),
-        promoted_at=NOW,
-    )
+    verdict = promote(storage, {**result, "comparison": {"champion_model_id": None}}, gates=PromotionGatesConfig(),
+                      promoted_at=NOW)
     assert verdict["promoted"], verdict
     return result
 
 
 def challenger(storage: Storage, champion: dict[str, Any]) -> dict[str, Any]:
     result = make_bundle(storage, "BTCUSDT", "20260116_020000Z", 2.0)
-    return {
-        **result,
-        "comparison": {"champion_model_id": champion["model_id"], "verdict": "new model at least as good"},
-    }
+    return {**result, "comparison": {"champion_model_id": champion["model_id"], "verdict": "new model at least as good"}}
 
 
 def test_a_flipped_byte_in_model_bin_is_refused_and_the_pointer_keeps_its_old_target(

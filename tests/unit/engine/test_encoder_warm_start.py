@@ -58,9 +58,7 @@ def test_the_next_night_with_the_same_lookback_warm_starts_and_inherits_the_reac
     first_night: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
     root, first = first_night
-    shutil.copytree(
-        root / "archive", tmp_path / "archive"
-    )  # this night continues the first in its own archive
+    shutil.copytree(root / "archive", tmp_path / "archive")  # this night continues the first in its own archive
     step, meta = night(tmp_path, "2026-01-15T02:00", 30)
     assert step["warm_start_from"] == meta["warm_start_from"] == "encoders/20260114_020000Z"
     assert meta["warm_started"] is True and meta["warm_start_refused"] is None
@@ -88,6 +86,7 @@ def test_a_longer_lookback_the_next_night_refuses_the_encoder_that_saw_its_oos_b
         "Not warm-starting from encoders/20260114_020000Z: it learned from bars up to 2025-12-27 02:00 UTC, "
         "after today's cutoff 2025-12-10 02:00 UTC; training the encoder from scratch"
     ) in caplog.text
+
 
 
 @pytest.mark.parametrize(("warm_started", "seen_until"), [(True, 5_000), (False, 1_000)])

@@ -133,22 +133,14 @@ def test_engine_mix_is_taken_from_the_decision_bar() -> None:
 def test_the_cost_of_a_fill_is_known_before_the_fill_bars_candle() -> None:
     """A fill at bar t's open cannot know bar t's high, low or volume: changing them changes nothing it pays."""
     opens = random_walk_opens(300, seed=3)
-    c = candles_from_opens(opens).with_columns(
-        pl.Series("volume", np.random.default_rng(3).lognormal(5, 1, 300))
-    )
+    c = candles_from_opens(opens).with_columns(pl.Series("volume", np.random.default_rng(3).lognormal(5, 1, 300)))
     t = 250
     target = np.zeros(300)
     target[t - 1 : t + 9] = 1.0  # decided at bar t-1's close: filled at bar t's open, closed at t+10's
     other = c.with_columns(
-        pl.when(pl.int_range(pl.len()) == t)
-        .then(pl.col("high") * 1.05)
-        .otherwise(pl.col("high"))
-        .alias("high"),
+        pl.when(pl.int_range(pl.len()) == t).then(pl.col("high") * 1.05).otherwise(pl.col("high")).alias("high"),
         pl.when(pl.int_range(pl.len()) == t).then(pl.col("low") * 0.95).otherwise(pl.col("low")).alias("low"),
-        pl.when(pl.int_range(pl.len()) == t)
-        .then(pl.col("volume") * 0.01)
-        .otherwise(pl.col("volume"))
-        .alias("volume"),
+        pl.when(pl.int_range(pl.len()) == t).then(pl.col("volume") * 0.01).otherwise(pl.col("volume")).alias("volume"),
     )
     paid = [
         backtest(frame, target, bar_costs(frame, "TESTUSDT", CostsConfig())).bars["cost"][t]
@@ -157,9 +149,7 @@ def test_the_cost_of_a_fill_is_known_before_the_fill_bars_candle() -> None:
     assert paid[0] > 0
     assert paid[1] == paid[0]
     estimates = bar_costs(other, "TESTUSDT", CostsConfig())["cost_bps"]
-    assert (
-        estimates[t] != bar_costs(c, "TESTUSDT", CostsConfig())["cost_bps"][t]
-    )  # bar t's own estimate moved
+    assert estimates[t] != bar_costs(c, "TESTUSDT", CostsConfig())["cost_bps"][t]  # bar t's own estimate moved
 
 
 def test_costs_can_come_from_the_costs_frame() -> None:

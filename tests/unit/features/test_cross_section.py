@@ -19,9 +19,7 @@ def _coin(closes: list[float] | np.ndarray, start: int = 0) -> pl.DataFrame:
 
 def test_best_is_plus_one_worst_minus_one_and_ties_share_the_average_rank():
     # five coins over 3 bars, horizon 2: only the last bar has a 2-bar return
-    coins = {
-        f"C{i}": _coin([100.0, 100.0, 100.0 * (1 + r)]) for i, r in enumerate([0.05, -0.02, 0.01, 0.01, 0.0])
-    }
+    coins = {f"C{i}": _coin([100.0, 100.0, 100.0 * (1 + r)]) for i, r in enumerate([0.05, -0.02, 0.01, 0.01, 0.0])}
     ranks = cross_sectional_ranks(coins, horizon=2)
     last = {s: ranks[s][RANK_COLUMN][-1] for s in coins}
     assert last["C0"] == 1.0 and last["C1"] == -1.0

@@ -28,30 +28,16 @@ def make_status(*, heartbeat: datetime, **changes: Any) -> HamiltonStatus:
         "bar_ms": BAR_MS,
         "last_bar": {"BTCUSDT": BAR_MS, "ETHUSDT": BAR_MS - 2 * 900_000},
         "positions": {
-            "BTCUSDT": PositionStatus(
-                side="long",
-                size=0.1,
-                quantity=0.0103,
-                entry_price=97_000.0,
-                entry_time=BAR_MS - 900_000,
-                model_id="20261205_020000Z",
-            ),
+            "BTCUSDT": PositionStatus(side="long", size=0.1, quantity=0.0103, entry_price=97_000.0,
+                                      entry_time=BAR_MS - 900_000, model_id="20261205_020000Z"),
         },
         "equity": 10_012.5,
         "cash": 9_013.4,
-        "guardrails": GuardrailsStatus(
-            day="2026-12-05",
-            day_start_equity=10_000.0,
-            loss_cap_hit=False,
-            blocked={"ETHUSDT": "STALE_DATA: newest closed bar is 2 bars old"},
-        ),
+        "guardrails": GuardrailsStatus(day="2026-12-05", day_start_equity=10_000.0, loss_cap_hit=False,
+                                       blocked={"ETHUSDT": "STALE_DATA: newest closed bar is 2 bars old"}),
         "champions": {"BTCUSDT": "20261205_020000Z", "ETHUSDT": "20261205_020000Z"},
-        "selection": SelectionStatus(
-            symbols=["BTCUSDT", "ETHUSDT"],
-            mode="list",
-            how="list of 3, set by tester",
-            dropped={"SOLUSDT": "no champion"},
-        ),
+        "selection": SelectionStatus(symbols=["BTCUSDT", "ETHUSDT"], mode="list", how="list of 3, set by tester",
+                                     dropped={"SOLUSDT": "no champion"}),
         "errors": [ErrorEntry(at=STARTED, message="database unreachable; 1 trade kept in the journal")],
         "pending_db_commits": 1,
     }
@@ -60,13 +46,8 @@ def make_status(*, heartbeat: datetime, **changes: Any) -> HamiltonStatus:
 
 
 def roster_entry(symbol: str, *, trade_ok: bool = True, reason: str | None = None) -> dict[str, Any]:
-    return {
-        "symbol": symbol,
-        "model_id": "20261205_020000Z",
-        "trade_ok": trade_ok,
-        "reason": reason,
-        "recent_net_pnl_pct": 1.0,
-    }
+    return {"symbol": symbol, "model_id": "20261205_020000Z", "trade_ok": trade_ok, "reason": reason,
+            "recent_net_pnl_pct": 1.0}
 
 
 def make_roster(*entries: dict[str, Any]) -> dict[str, Any]:

@@ -50,12 +50,8 @@ def selector(**fields: Any) -> SymbolsSelector:
 
 # --- the selector file ---------------------------------------------------------------------------
 def test_a_written_selector_reads_back_equal(storage: Storage) -> None:
-    for written in (
-        selector(mode="top", n=5),
-        selector(mode="list", symbols=["BTCUSDT", "ETHUSDT"]),
-        selector(mode="off"),
-        selector(mode="all"),
-    ):
+    for written in (selector(mode="top", n=5), selector(mode="list", symbols=["BTCUSDT", "ETHUSDT"]),
+                    selector(mode="off"), selector(mode="all")):
         write_selector(storage, written)
         assert read_selector(storage) == written
 
@@ -63,13 +59,7 @@ def test_a_written_selector_reads_back_equal(storage: Storage) -> None:
 def test_the_selector_file_holds_plain_json_at_the_contract_path(storage: Storage, tmp_path: Path) -> None:
     write_selector(storage, selector(mode="top", n=3))
     on_disk = json.loads((tmp_path / "archive" / "control" / "symbols_selector.json").read_text())
-    assert on_disk == {
-        "mode": "top",
-        "n": 3,
-        "symbols": [],
-        "updated_by": BOT,
-        "updated_at": "2026-12-05T10:00:00Z",
-    }
+    assert on_disk == {"mode": "top", "n": 3, "symbols": [], "updated_by": BOT, "updated_at": "2026-12-05T10:00:00Z"}
 
 
 def test_no_selector_file_reads_as_none(storage: Storage) -> None:
@@ -82,9 +72,7 @@ def test_symbols_are_upper_cased_stripped_of_slashes_and_deduplicated() -> None:
 
 
 def test_updated_at_in_another_timezone_is_stored_in_utc() -> None:
-    chosen = selector(
-        mode="off", updated_at=datetime(2026, 12, 5, 12, 0, tzinfo=timezone(timedelta(hours=2)))
-    )
+    chosen = selector(mode="off", updated_at=datetime(2026, 12, 5, 12, 0, tzinfo=timezone(timedelta(hours=2))))
     assert chosen.updated_at == WHEN and chosen.updated_at.tzinfo == UTC
 
 
@@ -113,32 +101,22 @@ def test_an_invalid_selector_file_is_a_data_integrity_error_naming_file_and_fiel
 ) -> None:
     raw = {"updated_by": BOT, "updated_at": "2026-12-05T10:00:00Z", **fields}
     storage.write_json(paths.symbols_selector(), raw)
-    with pytest.raises(
-        DataIntegrityError, match=r"symbols_selector\.json is not a valid symbols selector: .*" + message
-    ):
+    with pytest.raises(DataIntegrityError, match=r"symbols_selector\.json is not a valid symbols selector: .*" + message):
         read_selector(storage)
     with pytest.raises(ValidationError):  # the bot gets the same refusal before it writes anything
         SymbolsSelector.model_validate(raw)
 
 
-@pytest.mark.parametrize("content", [b"", b'{"mode": "top", ', b"\xff\xfe", b'["top", 5]'])
-def test_an_unreadable_selector_file_is_a_corrupt_file_error_naming_the_file(
-    storage: Storage, content: bytes
-) -> None:
+@pytest.mark.parametrize("content", [b"", b"{\"mode\": \"top\", ", b"\xff\xfe", b"[\"top\", 5]"])
+def test_an_unreadable_selector_file_is_a_corrupt_file_error_naming_the_file(storage: Storage, content: bytes) -> None:
     storage.write_bytes(paths.symbols_selector(), content)
-    with pytest.raises(
-        CorruptFileError, match=rf"{re.escape(storage.url(paths.symbols_selector()))} is not a valid"
-    ):
+    with pytest.raises(CorruptFileError, match=rf"{re.escape(storage.url(paths.symbols_selector()))} is not a valid"):
         read_selector(storage)
 
 
 # --- which symbols are traded --------------------------------------------------------------------
 def test_top_n_takes_the_first_n_trade_ok_champions_in_roster_order() -> None:
-    assert select_symbols(selector(mode="top", n=3), ROSTER, configured=None) == [
-        "BTCUSDT",
-        "ETHUSDT",
-        "SOLUSDT",
-    ]
+    assert select_symbols(selector(mode="top", n=3), ROSTER, configured=None) == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
 
 
 def test_top_n_beyond_the_roster_takes_every_trade_ok_champion_and_says_so() -> None:
@@ -148,9 +126,8 @@ def test_top_n_beyond_the_roster_takes_every_trade_ok_champion_and_says_so() -> 
 
 
 def test_list_keeps_listed_symbols_with_a_trade_ok_champion_and_says_why_others_were_dropped() -> None:
-    chosen = choose_symbols(
-        selector(mode="list", symbols=["SOLUSDT", "XRPUSDT", "DOGEUSDT", "BTCUSDT"]), ROSTER, configured=None
-    )
+    chosen = choose_symbols(selector(mode="list", symbols=["SOLUSDT", "XRPUSDT", "DOGEUSDT", "BTCUSDT"]),
+                            ROSTER, configured=None)
     assert chosen.symbols == ["SOLUSDT", "BTCUSDT"]  # the listed order, not the roster's
     assert chosen.dropped == {
         "XRPUSDT": "champion 20261205_020000Z is not trade_ok: Sharpe 0.20 < 0.5",
@@ -164,10 +141,7 @@ def test_off_trades_nothing_even_with_champions() -> None:
 
 def test_all_trades_every_trade_ok_champion_in_roster_order() -> None:
     assert select_symbols(selector(mode="all"), ROSTER, configured=["BTCUSDT"]) == [
-        "BTCUSDT",
-        "ETHUSDT",
-        "SOLUSDT",
-        "ADAUSDT",
+        "BTCUSDT", "ETHUSDT", "SOLUSDT", "ADAUSDT"
     ]
 
 
@@ -192,9 +166,7 @@ def test_without_a_roster_nothing_is_traded_whatever_is_wanted() -> None:
 
 
 def test_a_champion_is_traded_only_when_trade_ok_is_exactly_true() -> None:
-    roster = make_roster(
-        {"symbol": "BTCUSDT", "trade_ok": "yes"}, {"symbol": "ETHUSDT"}, roster_entry("SOLUSDT")
-    )
+    roster = make_roster({"symbol": "BTCUSDT", "trade_ok": "yes"}, {"symbol": "ETHUSDT"}, roster_entry("SOLUSDT"))
     assert select_symbols(None, roster, configured=None) == ["SOLUSDT"]
 
 
@@ -217,9 +189,7 @@ def test_no_pause_file_means_not_paused(storage: Storage) -> None:
 
 
 def test_a_pause_survives_a_restart_because_it_is_a_file(storage: Storage, tmp_path: Path) -> None:
-    write_pause(
-        storage, PauseState(paused=True, updated_by=BOT, updated_at=WHEN, reason="exchange maintenance")
-    )
+    write_pause(storage, PauseState(paused=True, updated_by=BOT, updated_at=WHEN, reason="exchange maintenance"))
     after_restart = Storage(tmp_path / "archive")  # a new process sees only the archive
     state = read_pause(after_restart)
     assert state.paused is True and state.reason == "exchange maintenance" and state.updated_by == BOT
@@ -234,12 +204,8 @@ def test_a_pause_must_say_who_set_it_and_when(storage: Storage) -> None:
 
 
 def test_an_invalid_pause_file_is_a_data_integrity_error_naming_the_file(storage: Storage) -> None:
-    storage.write_json(
-        paths.pause_file(), {"paused": "maybe", "updated_by": BOT, "updated_at": "2026-12-05T10:00:00Z"}
-    )
-    with pytest.raises(
-        DataIntegrityError, match=r"control/pause\.json is not a valid pause file: paused: must be true"
-    ):
+    storage.write_json(paths.pause_file(), {"paused": "maybe", "updated_by": BOT, "updated_at": "2026-12-05T10:00:00Z"})
+    with pytest.raises(DataIntegrityError, match=r"control/pause\.json is not a valid pause file: paused: must be true"):
         read_pause(storage)
 
 
@@ -255,3 +221,4 @@ def test_the_examples_in_the_module_doc_are_valid_control_files() -> None:
     assert len(examples) == 2
     SymbolsSelector.model_validate(examples[0])
     assert PauseState.model_validate(examples[1]).paused is True
+

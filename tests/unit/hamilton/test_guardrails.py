@@ -26,12 +26,8 @@ from huracan_core.timeframe import DAY_MS
 
 BAR = 900_000  # 15m in ms
 SETTINGS = GuardrailSettings(
-    daily_loss_cap_pct=1.0,
-    max_open_positions=3,
-    max_notional_per_coin=2_000.0,
-    max_model_age_days=7.0,
-    stale_data_bars=2,
-    timeframe="15m",
+    daily_loss_cap_pct=1.0, max_open_positions=3, max_notional_per_coin=2_000.0, max_model_age_days=7.0,
+    stale_data_bars=2, timeframe="15m",
 )
 MIDNIGHT = int(datetime(2026, 12, 5, tzinfo=UTC).timestamp() * 1000)
 NOW = MIDNIGHT + 10 * 3_600_000 + 30 * 60_000 + 5_000  # 10:30:05 UTC, just after the 10:15 bar closed
@@ -55,9 +51,7 @@ def check(state: GuardrailState | None = None, **changes: Any) -> str | None:
     }
     args.update(changes)
     settings = args.pop("settings", SETTINGS)
-    block = entry_block(
-        settings, state or GuardrailState(day="2026-12-05", day_start_equity=10_000.0), **args
-    )
+    block = entry_block(settings, state or GuardrailState(day="2026-12-05", day_start_equity=10_000.0), **args)
     return None if block is None else block.code
 
 
@@ -65,25 +59,13 @@ def test_settings_come_from_the_hamilton_section_and_the_timeframe(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no config.yaml here: embedded defaults plus these keys
-    config = load_config(
-        None,
-        env={},
-        overrides={
-            "general.timeframe": "1h",
-            "hamilton.daily_loss_cap_pct": 2.5,
-            "hamilton.max_open_positions": 4,
-            "hamilton.max_notional_per_coin": 500,
-            "hamilton.max_model_age_days": 3,
-            "hamilton.stale_data_bars": 5,
-        },
-    )
+    config = load_config(None, env={}, overrides={
+        "general.timeframe": "1h", "hamilton.daily_loss_cap_pct": 2.5, "hamilton.max_open_positions": 4,
+        "hamilton.max_notional_per_coin": 500, "hamilton.max_model_age_days": 3, "hamilton.stale_data_bars": 5,
+    })
     assert GuardrailSettings.from_config(config) == GuardrailSettings(
-        daily_loss_cap_pct=2.5,
-        max_open_positions=4,
-        max_notional_per_coin=500.0,
-        max_model_age_days=3.0,
-        stale_data_bars=5,
-        timeframe="1h",
+        daily_loss_cap_pct=2.5, max_open_positions=4, max_notional_per_coin=500.0, max_model_age_days=3.0,
+        stale_data_bars=5, timeframe="1h",
     )
 
 
@@ -97,25 +79,11 @@ def test_a_pause_blocks_every_entry() -> None:
 
 
 def test_a_hit_loss_cap_blocks_entries_and_says_how_much_was_lost() -> None:
-    state = GuardrailState(
-        day="2026-12-05",
-        day_start_equity=10_000.0,
-        loss_cap_hit=True,
-        loss_cap_hit_at_ms=ms(9),
-        loss_cap_hit_equity=9_890.0,
-    )
-    block = entry_block(
-        SETTINGS,
-        state,
-        symbol="BTCUSDT",
-        now_ms=NOW,
-        last_bar_ms=ms(10, 15),
-        model_trained_as_of_ms=NOW,
-        open_positions=0,
-        already_open=False,
-        notional_after=10.0,
-        paused=False,
-    )
+    state = GuardrailState(day="2026-12-05", day_start_equity=10_000.0, loss_cap_hit=True,
+                           loss_cap_hit_at_ms=ms(9), loss_cap_hit_equity=9_890.0)
+    block = entry_block(SETTINGS, state, symbol="BTCUSDT", now_ms=NOW, last_bar_ms=ms(10, 15),
+                        model_trained_as_of_ms=NOW, open_positions=0, already_open=False, notional_after=10.0,
+                        paused=False)
     assert block is not None and block.code == "DAILY_LOSS_CAP"
     assert "1.10% below the day's start 10,000.00" in block.reason and "00:00 UTC" in block.reason
 
@@ -178,11 +146,8 @@ def test_open_positions_below_one_for_a_held_coin_is_a_caller_bug() -> None:
 def test_when_every_rule_fails_the_documented_precedence_picks_the_reason() -> None:
     hit = GuardrailState(day="2026-12-05", day_start_equity=10_000.0, loss_cap_hit=True)
     failing: dict[str, Any] = {
-        "paused": True,
-        "last_bar_ms": ms(8),
-        "model_trained_as_of_ms": NOW - 30 * DAY_MS,
-        "open_positions": 3,
-        "notional_after": 5_000.0,
+        "paused": True, "last_bar_ms": ms(8), "model_trained_as_of_ms": NOW - 30 * DAY_MS,
+        "open_positions": 3, "notional_after": 5_000.0,
     }
     seen = [check(hit, **failing)]
     seen.append(check(hit, **{**failing, "paused": False}))
@@ -275,19 +240,10 @@ def test_utc_day_uses_utc_not_the_local_clock() -> None:
     ("data", "message"),
     [
         ({"day": "2026-12-05", "day_start_equity": 1.0}, "missing field.*loss_cap_hit"),
-        (
-            {"day": "2026-12-05", "day_start_equity": 1.0, "loss_cap_hit": False, "cap": 1},
-            "unknown field.*cap",
-        ),
+        ({"day": "2026-12-05", "day_start_equity": 1.0, "loss_cap_hit": False, "cap": 1}, "unknown field.*cap"),
         ({"day": "05/12/2026", "day_start_equity": 1.0, "loss_cap_hit": False}, "'day' must be YYYY-MM-DD"),
-        (
-            {"day": "2026-12-05", "day_start_equity": 1.0, "loss_cap_hit": "yes"},
-            "'loss_cap_hit' must be true",
-        ),
-        (
-            {"day": "2026-12-05", "day_start_equity": "1", "loss_cap_hit": False},
-            "'day_start_equity' must be a number",
-        ),
+        ({"day": "2026-12-05", "day_start_equity": 1.0, "loss_cap_hit": "yes"}, "'loss_cap_hit' must be true"),
+        ({"day": "2026-12-05", "day_start_equity": "1", "loss_cap_hit": False}, "'day_start_equity' must be a number"),
         ([1, 2], "must be a JSON object"),
     ],
 )

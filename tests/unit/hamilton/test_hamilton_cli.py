@@ -57,36 +57,16 @@ def test_status_shows_mode_heartbeat_money_positions_guardrails_selection_and_er
     assert "Equity    10,012.50 USDT" in output and "cash 9,013.40 USDT" in output
     assert "Loss cap  not hit (day 2026-12-05, day started at 10,000.00 USDT)" in output
     assert "Selection list: list of 3, set by tester" in output
-    for text in (
-        "Positions",
-        "BTCUSDT",
-        "long",
-        "10.0%",
-        "97,000",
-        "20261205_020000Z",
-        "STALE_DATA",
-        "SOLUSDT",
-        "no champion",
-        "database unreachable; 1 trade kept in the journal",
-        "1 trade(s) journaled",
-    ):
+    for text in ("Positions", "BTCUSDT", "long", "10.0%", "97,000", "20261205_020000Z",
+                 "STALE_DATA", "SOLUSDT", "no champion",
+                 "database unreachable; 1 trade kept in the journal", "1 trade(s) journaled"):
         assert text in output, text
 
 
 def test_status_flags_a_heartbeat_older_than_three_bars_and_a_hit_loss_cap(archive: Path) -> None:
-    cap = GuardrailsStatus.from_state(
-        GuardrailState(day="2026-12-05", day_start_equity=10_000.0, loss_cap_hit=True)
-    )
-    write_status(
-        Storage(archive),
-        make_status(
-            heartbeat=ago(3 * 3600),
-            guardrails=cap,
-            positions={},
-            paused=True,
-            pause_reason="exchange maintenance",
-        ),
-    )
+    cap = GuardrailsStatus.from_state(GuardrailState(day="2026-12-05", day_start_equity=10_000.0, loss_cap_hit=True))
+    write_status(Storage(archive), make_status(heartbeat=ago(3 * 3600), guardrails=cap, positions={}, paused=True,
+                                               pause_reason="exchange maintenance"))
     code, output = invoke("hamilton", "status", "--archive", str(archive))
     assert code == 0, output
     assert "Heartbeat 3 h 00 min ago" in output and "STALE: older than 45 min 00 s" in output

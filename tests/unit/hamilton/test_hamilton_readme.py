@@ -14,10 +14,7 @@ README = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding=
 
 def json_examples(text: str) -> list[dict[str, Any]]:
     """Every one-line JSON object of a text that starts with a control file's first field, parsed."""
-    return [
-        json.loads(line)
-        for line in re.findall(r"^ *(\{\"(?:mode|paused)\".*\}) *$", text, flags=re.MULTILINE)
-    ]
+    return [json.loads(line) for line in re.findall(r"^ *(\{\"(?:mode|paused)\".*\}) *$", text, flags=re.MULTILINE)]
 
 
 def test_the_readme_examples_are_a_valid_selector_and_a_valid_pause_file() -> None:

@@ -45,32 +45,15 @@ def test_a_written_status_reads_back_equal(storage: Storage) -> None:
     assert read_status(storage) == written
 
 
-def test_the_status_file_is_plain_json_with_utc_times_at_the_contract_path(
-    storage: Storage, tmp_path: Path
-) -> None:
+def test_the_status_file_is_plain_json_with_utc_times_at_the_contract_path(storage: Storage, tmp_path: Path) -> None:
     write_status(storage, make_status(heartbeat=BEAT))
     on_disk = json.loads((tmp_path / "archive" / "hamilton_status.json").read_text())
     assert on_disk["heartbeat"] == "2026-12-05T10:30:05Z"
     assert on_disk["positions"]["BTCUSDT"]["side"] == "long"
     assert on_disk["guardrails"]["blocked"] == {"ETHUSDT": "STALE_DATA: newest closed bar is 2 bars old"}
-    assert set(on_disk) >= {
-        "run_key",
-        "mode",
-        "clock",
-        "started_at",
-        "heartbeat",
-        "bar_ms",
-        "last_bar",
-        "positions",
-        "equity",
-        "cash",
-        "guardrails",
-        "paused",
-        "champions",
-        "selection",
-        "errors",
-        "pending_db_commits",
-    }
+    assert set(on_disk) >= {"run_key", "mode", "clock", "started_at", "heartbeat", "bar_ms", "last_bar", "positions",
+                            "equity", "cash", "guardrails", "paused", "champions", "selection", "errors",
+                            "pending_db_commits"}
 
 
 def test_no_status_file_reads_as_none(storage: Storage) -> None:
@@ -78,21 +61,17 @@ def test_no_status_file_reads_as_none(storage: Storage) -> None:
 
 
 def test_a_status_file_that_is_not_valid_is_a_corrupt_file_error_naming_it(storage: Storage) -> None:
-    storage.write_bytes(paths.hamilton_status(), b'{"run_key": ')
+    storage.write_bytes(paths.hamilton_status(), b"{\"run_key\": ")
     with pytest.raises(CorruptFileError, match=re.escape(storage.url(paths.hamilton_status()))):
         read_status(storage)
-    storage.write_json(
-        paths.hamilton_status(), {**make_status(heartbeat=BEAT).model_dump(mode="json"), "equity": "lots"}
-    )
+    storage.write_json(paths.hamilton_status(), {**make_status(heartbeat=BEAT).model_dump(mode="json"), "equity": "lots"})
     with pytest.raises(CorruptFileError, match=r"not a valid Hamilton status: equity: must be a number"):
         read_status(storage)
 
 
 def test_fields_from_a_newer_writer_are_ignored_by_an_older_reader(storage: Storage) -> None:
     written = make_status(heartbeat=BEAT)
-    storage.write_json(
-        paths.hamilton_status(), {**written.model_dump(mode="json"), "funding": {"BTCUSDT": 0.01}}
-    )
+    storage.write_json(paths.hamilton_status(), {**written.model_dump(mode="json"), "funding": {"BTCUSDT": 0.01}})
     assert read_status(storage) == written
 
 
@@ -115,9 +94,7 @@ def test_a_heartbeat_without_a_timezone_is_refused() -> None:
 
 
 # --- writing never stops trading -----------------------------------------------------------------
-def test_a_failing_local_write_returns_false_and_is_logged(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_failing_local_write_returns_false_and_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     blocker = tmp_path / "archive"
     blocker.write_text("a file where the archive folder should be")
     with caplog.at_level(logging.WARNING, logger=status_module.__name__):
@@ -144,9 +121,7 @@ def test_an_unreachable_s3_archive_returns_false_quickly(
     assert StorageUnavailableError.__name__ in caplog.text
 
 
-def test_any_exception_from_storage_is_reported_as_false(
-    storage: Storage, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_any_exception_from_storage_is_reported_as_false(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(key: str, obj: object) -> None:
         raise RuntimeError("disk on fire")
 
@@ -157,15 +132,9 @@ def test_any_exception_from_storage_is_reported_as_false(
 # --- building pieces from Hamilton's own objects ---------------------------------------------------
 def test_the_guardrails_view_carries_the_day_the_cap_and_each_blocked_reason() -> None:
     state = GuardrailState(day="2026-12-05", day_start_equity=10_000.0, loss_cap_hit=True)
-    view = GuardrailsStatus.from_state(
-        state, {"BTCUSDT": Block("DAILY_LOSS_CAP", "cap hit"), "ETHUSDT": "PAUSED"}
-    )
-    assert view == GuardrailsStatus(
-        day="2026-12-05",
-        day_start_equity=10_000.0,
-        loss_cap_hit=True,
-        blocked={"BTCUSDT": "DAILY_LOSS_CAP: cap hit", "ETHUSDT": "PAUSED"},
-    )
+    view = GuardrailsStatus.from_state(state, {"BTCUSDT": Block("DAILY_LOSS_CAP", "cap hit"), "ETHUSDT": "PAUSED"})
+    assert view == GuardrailsStatus(day="2026-12-05", day_start_equity=10_000.0, loss_cap_hit=True,
+                                    blocked={"BTCUSDT": "DAILY_LOSS_CAP: cap hit", "ETHUSDT": "PAUSED"})
 
 
 def test_the_selection_view_is_the_selection_as_chosen() -> None:
@@ -209,5 +178,5 @@ def test_the_default_health_limit_is_three_bars_of_the_timeframe() -> None:
 
 def test_the_example_in_the_module_doc_is_a_valid_status() -> None:
     text = status_module.__doc__ or ""
-    example = json.loads(text[text.index('{"run_key"') : text.rindex("}") + 1])
+    example = json.loads(text[text.index("{\"run_key\""): text.rindex("}") + 1])
     assert HamiltonStatus.model_validate(example).heartbeat == datetime(2026, 12, 5, 10, 30, 5, tzinfo=UTC)
