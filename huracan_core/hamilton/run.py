@@ -152,7 +152,7 @@ def run_hamilton(
             status.selection = _live_selection(storage, configured)
             return status.selection.symbols
 
-    broker = _broker(config, request, journal, exchange)
+    broker = _broker(config, request, journal, exchange, source=None if replay else source, symbols=symbols)
     if request.mode == "live":
         _reconcile_or_refuse(broker, journal, sorted(set(book.symbols()) | set(symbols)))
 
@@ -188,13 +188,39 @@ def _live_selection(storage: Storage, configured: Sequence[str] | None) -> Selec
     return choose_symbols(read_selector(storage), roster, configured=configured)
 
 
-def _broker(config: HuracanConfig, request: HamiltonRequest, journal: Any, exchange: Any | None) -> Any:
+def _broker(
+    config: HuracanConfig,
+    request: HamiltonRequest,
+    journal: Any,
+    exchange: Any | None,
+    *,
+    source: CandleSource | None = None,
+    symbols: Sequence[str] = (),
+) -> Any:
     if request.mode == "paper":
-        return PaperBroker(config.hamilton.paper_wallet)
+        return PaperBroker(config.hamilton.paper_wallet, rules=_exchange_rules(source, symbols))
     from huracan_core.hamilton.brokers.ccxt_live import CcxtBroker, build_live_exchange
 
     exchange = exchange or build_live_exchange(config.data.exchange, config.exchange_credentials)
     return CcxtBroker(exchange, journal_intent=journal.record_intent)
+
+
+def _exchange_rules(source: CandleSource | None, symbols: Sequence[str]) -> dict[str, Any]:
+    """Paper on the live clock: the exchange's lot sizes and minimums (ccxt markets), when it has them."""
+    exchange = getattr(source, "exchange", None)
+    if exchange is None:
+        return {}
+    from huracan_core.hamilton.brokers.ccxt_live import market_rules
+
+    rules: dict[str, Any] = {}
+    try:
+        for symbol in symbols:
+            rules[symbol] = market_rules(exchange, source.ccxt_symbol(symbol), symbol)  # type: ignore[union-attr]
+    except Exception as exc:  # markets unavailable: paper orders then know no exchange limits
+        log.warning(
+            "⚠️ exchange market limits not loaded (%s); paper orders are not checked against them", exc
+        )
+    return rules
 
 
 def _reconcile_or_refuse(broker: Any, journal: Any, traded: Sequence[str]) -> None:

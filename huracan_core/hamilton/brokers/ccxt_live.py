@@ -58,6 +58,26 @@ def build_live_exchange(
     return exchange
 
 
+def market_rules(exchange: ccxt.Exchange, ccxt_symbol: str, symbol: str) -> MarketRules:
+    """A market's order limits from ccxt (markets loaded): limits.amount.min, limits.cost.min, the lot size.
+
+    The paper book uses them too on the live clock, so a paper order the exchange would refuse is skipped.
+    """
+    market = exchange.market(ccxt_symbol)
+    limits = market.get("limits") or {}
+    step = (market.get("precision") or {}).get("amount")
+    if step is not None and exchange.precisionMode != ccxt.TICK_SIZE:
+        step = 10.0 ** -float(step)  # DECIMAL_PLACES: precision is a count of decimals
+    taker = market.get("taker")
+    return MarketRules(
+        symbol=symbol,
+        min_notional=float((limits.get("cost") or {}).get("min") or 0.0),
+        min_quantity=float((limits.get("amount") or {}).get("min") or 0.0),
+        quantity_step=float(step or 0.0),
+        taker_fee_bps=float(taker) * _BPS if taker is not None else None,
+    )
+
+
 _NO_CREDENTIALS = (
     "exchange_credentials: live mode needs an API key and secret, taken from the environment "
     "(HURACAN_EXCHANGE_API_KEY, HURACAN_EXCHANGE_API_SECRET), never from the config file; "
@@ -144,19 +164,7 @@ class CcxtBroker(Broker):
         """Limits from the exchange's markets: limits.amount.min, limits.cost.min, precision.amount, taker."""
         sym = normalise_symbol(symbol)
         if sym not in self._rules:
-            market = self.exchange.market(self._ccxt_symbol(sym))
-            limits = market.get("limits") or {}
-            step = (market.get("precision") or {}).get("amount")
-            if step is not None and self.exchange.precisionMode != ccxt.TICK_SIZE:
-                step = 10.0 ** -float(step)  # DECIMAL_PLACES: precision is a count of decimals
-            taker = market.get("taker")
-            self._rules[sym] = MarketRules(
-                symbol=sym,
-                min_notional=float((limits.get("cost") or {}).get("min") or 0.0),
-                min_quantity=float((limits.get("amount") or {}).get("min") or 0.0),
-                quantity_step=float(step or 0.0),
-                taker_fee_bps=float(taker) * _BPS if taker is not None else None,
-            )
+            self._rules[sym] = market_rules(self.exchange, self._ccxt_symbol(sym), sym)
         return self._rules[sym]
 
     def place(self, intent: OrderIntent) -> Rejection | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -116,3 +117,22 @@ def test_a_replay_killed_twenty_times_ends_with_exactly_the_trades_of_one_that_n
     assert log.equals(calm_log)
     assert trades == calm_trades
     assert equity == calm_equity
+
+
+def test_sigterm_finishes_the_bar_commits_it_and_exits_zero(champion_archive: Path, tmp_path: Path) -> None:
+    archive = copy_archive(champion_archive, tmp_path / "archive")
+    db = f"sqlite:///{tmp_path / 'h.db'}"
+    process = subprocess.Popen(_command(archive, db), env=_env(tmp_path), cwd=ROOT, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    while process.poll() is None and _committed_bar(db) is None:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output[-2000:]
+    assert "Stopping after bar" in output
+    stopped_at = _committed_bar(db)
+    assert stopped_at is not None
+    again = subprocess.run(
+        _command(archive, db), env=_env(tmp_path), cwd=ROOT, capture_output=True, text=True
+    )
+    assert again.returncode == 0 and "(resumed)" in again.stdout, again.stdout[-2000:] + again.stderr[-2000:]
