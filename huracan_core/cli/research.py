@@ -228,6 +228,7 @@ def _champions_backtest(
     from huracan_core.archive import Storage
     from huracan_core.engine.nightly import parse_as_of
     from huracan_core.hamilton.champion_backtest import backtest_champions
+    from huracan_core.hamilton.run import symbols_arg
 
     if start is None or end is None:
         raise typer.BadParameter("--champions needs --from and --to (UTC dates, e.g. 2024-12-01)")
@@ -235,15 +236,16 @@ def _champions_backtest(
     if end_ms <= start_ms:
         raise typer.BadParameter(f"--to {end} is not after --from {start}")
     # A list of symbols, or every coin with a champion in the promotions history.
-    wanted = [s.strip().upper() for s in symbols.split(",") if s.strip()] if symbols else None
+    wanted = symbols_arg(symbols)
     result = backtest_champions(cfg, Storage(cfg.general.archive), start_ms, end_ms, symbols=wanted)
     if not result.trades:
         err_console.print("❌ No champion could be replayed; nothing was written.", highlight=False)
         _print_skipped(result.skipped)
         raise typer.Exit(1)
     table = Table(title=f"Champions replayed {start} .. {end} after costs ({cfg.general.timeframe})",
+                  caption="B&H: buy-and-hold over the same bars, one round trip of costs; flat is 0.",
                   box=box.SIMPLE_HEAD, padding=(0, 1))  # fmt: skip
-    for column in ("symbol", "model", "net %", "Sharpe", "max DD %", "trades", "costs bps"):
+    for column in ("symbol", "model", "net %", "Sharpe", "max DD %", "trades", "costs bps", "B&H %"):
         table.add_column(column, justify="left" if column in ("symbol", "model") else "right")
     summary: dict[str, object] = {"from": start, "to": end, "symbols": {}, "skipped": result.skipped}
     for symbol, trades in result.trades.items():
@@ -254,7 +256,8 @@ def _champions_backtest(
         trades.write_parquet(folder / "trades.parquet")
         summary["symbols"][symbol] = {k: m.get(k) for k in ("model_id", "net_pnl_pct", "sharpe", "trades")}  # type: ignore[index]
         table.add_row(symbol, str(m["model_id"]), _fmt(m.get("net_pnl_pct")), _fmt(m.get("sharpe")),
-                      _fmt(m.get("max_drawdown_pct")), str(m.get("trades", 0)), _fmt(m.get("fees_bps")))  # fmt: skip
+                      _fmt(m.get("max_drawdown_pct")), str(m.get("trades", 0)), _fmt(m.get("fees_bps")),
+                      _fmt(m["benchmarks"]["buy_and_hold"].get("net_pnl_pct")))  # fmt: skip
     (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     console.print(table)
     if result.skipped:

@@ -19,7 +19,7 @@ that trade's. A reversal splits the fill: |p[t-1]| units close the old trade, |p
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,20 +87,19 @@ def fill_costs(estimates: np.ndarray) -> np.ndarray:
     return out
 
 
+def mix_json(weights: Mapping[str, float], top_k: int | None) -> str:
+    """JSON {engine: weight} of one decision's non-zero weights, largest |weight| first (ties keep the
+    engines' order), 6 decimals: the trade log's `engine_mix`, in the backtest and in Hamilton alike."""
+    items = [(name, float(np.nan_to_num(w))) for name, w in weights.items()]
+    items = sorted((i for i in items if abs(i[1]) > 0), key=lambda i: -abs(i[1]))[: top_k or None]
+    return json.dumps({name: round(w, 6) for name, w in items})
+
+
 def _mix_json(weights: pl.DataFrame, rows: np.ndarray, top_k: int | None) -> list[str | None]:
-    """JSON {engine: weight} of the non-zero weights at `rows`, largest |weight| first."""
+    """`mix_json` of the weights at each of `rows` (None for a row before the first bar)."""
     names = weights.columns
     mat = weights.select(pl.all().cast(pl.Float64)).to_numpy()
-    out: list[str | None] = []
-    for r in rows:
-        if r < 0:
-            out.append(None)
-            continue
-        w = np.nan_to_num(mat[r])
-        order = np.argsort(-np.abs(w), kind="stable")
-        order = order[np.abs(w[order]) > 0][: top_k or None]
-        out.append(json.dumps({names[i]: round(float(w[i]), 6) for i in order}))
-    return out
+    return [None if r < 0 else mix_json(dict(zip(names, mat[r], strict=True)), top_k) for r in rows]
 
 
 def backtest(

@@ -18,6 +18,7 @@ from huracan_core.archive import Storage
 from huracan_core.config import HuracanConfig
 from huracan_core.decision import DecisionSettings
 from huracan_core.engine.coin_model import replay_backtest
+from huracan_core.evaluation.benchmarks import market_benchmarks
 from huracan_core.evaluation.metrics import compute_metrics, sharpe_significance
 from huracan_core.features import DEFAULT_RECIPE
 from huracan_core.hamilton.champions import ChampionBook, trade_symbols
@@ -69,7 +70,14 @@ def backtest_champions(
             start_ms=frames.start_ms, hold_bars=champion.hold_bars, decision=decision,
         )  # fmt: skip
         metrics = compute_metrics(result.bars, result.trades, rf.timeframe)
-        metrics.update(sharpe_significance(result.bars["net"].to_numpy(), 1))
+        # A fixed model on bars after its as-of: no choice is made on these bars, so no deflation (N = 1).
+        metrics["probabilistic_sharpe"] = sharpe_significance(result.bars["net"].to_numpy(), 1)[
+            "probabilistic_sharpe"
+        ]
+        start = rf.frame.height - result.bars.height
+        metrics["benchmarks"] = market_benchmarks(
+            rf.frame.slice(start), rf.costs["cost_bps"].to_numpy()[start:], rf.timeframe
+        )
         metrics.update(model_id=champion.model_id, engine_errors=errors)
         out.trades[symbol] = result.trades.with_columns(
             pl.lit(symbol).alias("symbol"), pl.lit(champion.model_id).alias("model_id")

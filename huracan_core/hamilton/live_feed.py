@@ -79,6 +79,7 @@ class LiveFeed:
         self._candles: dict[str, pl.DataFrame] = {}
         self._newest_closed: int | None = None
         self.catching_up: set[int] = set()
+        self._available: set[str] | None = None  # the source's symbols, asked once
         self._bar_cache: tuple[int, dict[str, pl.DataFrame], dict[str, pl.DataFrame]] | None = None
         self.errors: list[str] = []
 
@@ -132,7 +133,9 @@ class LiveFeed:
             for symbol in wanted:
                 have = self._candles.get(symbol)
                 since = start if have is None or have.height == 0 else int(have["timestamp"][-1]) + self.tf
-                if symbol not in self.symbols and symbol not in self.source.list_symbols(self.timeframe):
+                if self._available is None:  # asked once: the source's symbols do not change bar to bar
+                    self._available = set(self.source.list_symbols(self.timeframe))
+                if symbol not in self.symbols and symbol not in self._available:
                     continue
                 new = self.source.fetch(symbol, self.timeframe, max(since, start), now_ms, now_ms=now_ms)
                 frame = new if have is None else pl.concat([have, new]).unique("timestamp", keep="last")

@@ -8,8 +8,11 @@ duplicate id, and reconciliation finds the order by it.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
+
+from huracan_core.exceptions import DataIntegrityError
 
 Side = Literal["buy", "sell"]
 Leg = Literal["open", "close", "resize"]
@@ -40,6 +43,16 @@ class OrderIntent:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OrderIntent:
+        """The intent `to_dict` wrote (after a JSON round trip: lists become tuples); unknown fields refused."""
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise DataIntegrityError(f"order intent: unknown field(s) {', '.join(sorted(unknown))}")
+        values = dict(data)
+        values["cost_bps"] = tuple(float(c) for c in values.get("cost_bps", (0.0, 0.0, 0.0)))
+        return cls(**values)
 
 
 @dataclass(frozen=True)

@@ -259,7 +259,7 @@ class _StatusWriter:
         self.selection: Selection | None = None  # the live selection as last chosen
 
     def write(self, hamilton: Hamilton, bar_ms: int) -> None:
-        snapshot = hamilton.broker.snapshot()
+        snapshot = hamilton.snapshot()
         positions = {}
         for symbol, coin in hamilton.coins.items():
             trade = coin.book.open_trade
@@ -280,7 +280,7 @@ class _StatusWriter:
             run_key=self.run_key, mode=self.mode, clock=self.clock, started_at=self.started,  # type: ignore[arg-type]
             heartbeat=datetime.now(UTC), bar_ms=bar_ms,
             last_bar={s: c.last_bar_ms for s, c in hamilton.coins.items() if c.last_bar_ms is not None},
-            positions=positions, equity=hamilton._equity(), cash=snapshot.quote, guardrails=guardrails, paused=paused,
+            positions=positions, equity=hamilton.equity(), cash=snapshot.quote, guardrails=guardrails, paused=paused,
             champions={s: c.champion.model_id for s, c in hamilton.coins.items() if c.champion is not None},
             selection=SelectionStatus.from_selection(self.selection) if self.selection is not None
             else SelectionStatus(symbols=sorted(hamilton.selected), mode="replay", how="coins with a champion"),

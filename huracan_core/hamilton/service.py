@@ -15,7 +15,6 @@ with exactly the trades of a run that never stopped.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,8 +25,9 @@ from typing import Any, Protocol
 from huracan_core.archive import Storage
 from huracan_core.broadcaster.callbacks import announce
 from huracan_core.decision import DecisionSettings
+from huracan_core.evaluation.backtest import mix_json
 from huracan_core.exceptions import TemporaryError
-from huracan_core.hamilton.brokers.base import Broker
+from huracan_core.hamilton.brokers.base import AccountSnapshot, Broker
 from huracan_core.hamilton.champions import Champion, ChampionBook
 from huracan_core.hamilton.orders import Fill, OrderIntent, Rejection, client_order_id
 from huracan_core.hamilton.trade_book import TradeBook
@@ -82,13 +82,6 @@ class EntryGuard(Protocol):
     def on_equity(self, *, bar_ms: int, equity: float) -> None: ...
 
     def to_dict(self) -> dict[str, Any]: ...
-
-
-def mix_json(weights: Mapping[str, float], top_k: int = MIX_TOP_K) -> str | None:
-    """The backtest's engine-mix JSON of one decision: non-zero weights, largest |w| first, 6 decimals."""
-    items = [(name, float(w)) for name, w in weights.items() if math.isfinite(w) and abs(w) > 0]
-    items.sort(key=lambda item: -abs(item[1]))  # stable: ties keep the engines' order, as argsort does
-    return json.dumps({name: round(w, 6) for name, w in items[:top_k]})
 
 
 @dataclass
@@ -182,6 +175,9 @@ class Hamilton:
         self.summary = RunSummary(run_key)
         self.day_start: tuple[str, float, int] | None = None  # UTC day, its first equity, trades closed
         self._last_block: dict[str, str] = {}
+        self._bar_ms: int | None = None
+        self._outcomes = 0
+        self._snapshot: tuple[tuple[int | None, int], AccountSnapshot] | None = None
         self.errors: list[tuple[datetime, str]] = []  # recent problems, for the status file
 
     # --- resume ------------------------------------------------------------------------------------
@@ -225,11 +221,12 @@ class Hamilton:
         for bar_ms in self.feed.bars(after):
             if self.select is not None:
                 self._reselect(bar_ms)
+            self._bar_ms = bar_ms
             for symbol in list(self.coins):
                 self._coin_bar(self.coins[symbol], bar_ms)
             self.summary.bars += 1
             if self.guard is not None:
-                self.guard.on_equity(bar_ms=bar_ms, equity=self._equity())
+                self.guard.on_equity(bar_ms=bar_ms, equity=self.equity())
             since_commit += 1
             if since_commit >= self.commit_every or self.should_stop():
                 self._commit(bar_ms)
@@ -335,7 +332,7 @@ class Hamilton:
                 "slippage_bps": row.slippage_bps,
             },
             "regime": row.regime,
-            "engine_mix": mix_json(made.weights) if made.side != 0 else None,
+            "engine_mix": mix_json(made.weights, MIX_TOP_K) if made.side != 0 else None,
             "model_id": champion.model_id,
             "guardrail_reason": reason,
         }
@@ -388,11 +385,23 @@ class Hamilton:
 
     def _allocation(self) -> float:
         """Quote amount a full-size position of one coin stands for: an equal share of equity, capped."""
-        equity = self._equity()
+        equity = self.equity()
         return min(self.max_notional, equity / max(1, len(self.selected)))
 
-    def _equity(self) -> float:
-        snap = self.broker.snapshot()
+    def snapshot(self) -> AccountSnapshot:
+        """The broker's account, asked once per bar and again only after a fill changed it.
+
+        A live broker answers from the exchange: asking for every coin and every use would be a burst of
+        requests each bar.
+        """
+        key = (self._bar_ms, self._outcomes)
+        if self._snapshot is None or self._snapshot[0] != key:
+            self._snapshot = (key, self.broker.snapshot())
+        return self._snapshot[1]
+
+    def equity(self) -> float:
+        """Quote balance plus every position marked at its coin's last open."""
+        snap = self.snapshot()
         marked = sum(
             qty * (self.coins[s].mark or 0.0) for s, qty in snap.positions.items() if s in self.coins
         )
@@ -459,6 +468,7 @@ class Hamilton:
         announce(f"⚠️ {message}", problem=True)
 
     def _on_outcome(self, coin: CoinState, outcome: Fill | Rejection, *, settled: bool = False) -> None:
+        self._outcomes += 1  # the account may have changed: the next snapshot asks the broker again
         if isinstance(outcome, Rejection):
             if settled:
                 self._orders.append(
@@ -504,7 +514,7 @@ class Hamilton:
 
     def _account(self) -> dict[str, Any]:
         """The broker's balances at this commit: what a restart reconciles the exchange against."""
-        snap = self.broker.snapshot()
+        snap = self.snapshot()
         return {"quote": snap.quote, "positions": dict(snap.positions)}
 
     def _commit(self, bar_ms: int) -> None:
@@ -514,7 +524,7 @@ class Hamilton:
             if row is not None:
                 row.update(mode=self.mode, run_key=self.run_key)
                 open_rows.append(row)
-        equity = self._equity()
+        equity = self.equity()
         day = datetime.fromtimestamp(bar_ms / 1000, UTC).date()
         if self.day_start is None or self.day_start[0] != day.isoformat():
             self.day_start = (day.isoformat(), equity, 0)

@@ -19,7 +19,6 @@ import ccxt
 from huracan_core.config import ExchangeCredentials
 from huracan_core.exceptions import ConfigError, DataIntegrityError, ExchangeUnavailableError
 from huracan_core.hamilton.brokers.base import AccountSnapshot, Broker, MarketRules
-from huracan_core.hamilton.brokers.paper import intent_from_dict
 from huracan_core.hamilton.orders import Fill, OrderIntent, Rejection
 from huracan_core.market.ccxt_source import RETRYABLE, build_exchange
 from huracan_core.market.symbols import from_ccxt, normalise_symbol, spot_symbol_table, unknown_symbol
@@ -330,7 +329,7 @@ class CcxtBroker(Broker):
             )
         broker = cls(exchange, journal_intent=journal_intent, quote=str(data["quote"]), **kwargs)
         for raw in data["orders"]:
-            intent = intent_from_dict(raw["intent"])
+            intent = OrderIntent.from_dict(raw["intent"])
             status = raw["status"]
             # An order caught mid-send by a crash may or may not exist: settle looks it up.
             broker._orders[intent.client_order_id] = _Order(

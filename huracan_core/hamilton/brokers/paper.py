@@ -193,21 +193,10 @@ class PaperBroker(Broker):
         book.quote = float(data["quote"])
         book.positions = {str(s): float(q) for s, q in data["positions"].items()}
         for raw in data["pending"]:
-            intent = intent_from_dict(raw)
+            intent = OrderIntent.from_dict(raw)
             book._pending[intent.client_order_id] = intent
         book._placed = {
             str(p["client_order_id"]): (str(p["symbol"]), int(p["bar_ms"])) for p in data["placed"]
         }
         book._settled_bar = {str(s): int(b) for s, b in data["settled_bar"].items()}
         return book
-
-
-def intent_from_dict(data: Mapping[str, Any]) -> OrderIntent:
-    """An OrderIntent back from `OrderIntent.to_dict()` (after a JSON round trip: lists become tuples)."""
-    fields = {f.name for f in dataclasses.fields(OrderIntent)}
-    unknown = set(data) - fields
-    if unknown:
-        raise DataIntegrityError(f"order intent: unknown field(s) {', '.join(sorted(unknown))}")
-    values = dict(data)
-    values["cost_bps"] = tuple(float(c) for c in values.get("cost_bps", (0.0, 0.0, 0.0)))
-    return OrderIntent(**values)

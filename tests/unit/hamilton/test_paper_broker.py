@@ -9,7 +9,7 @@ import pytest
 
 from huracan_core.exceptions import ConfigError, DataIntegrityError
 from huracan_core.hamilton.brokers.base import MarketRules
-from huracan_core.hamilton.brokers.paper import PaperBroker, intent_from_dict
+from huracan_core.hamilton.brokers.paper import PaperBroker
 from huracan_core.hamilton.orders import Fill, OrderIntent, Rejection, client_order_id
 
 BAR = 900_000  # 15m
@@ -240,6 +240,6 @@ def test_state_of_another_mode_is_refused_and_intents_survive_json() -> None:
     with pytest.raises(DataIntegrityError, match="paper"):
         PaperBroker.from_dict({"mode": "live", "version": 1})
     it = intent("sell", 0.3)
-    assert intent_from_dict(json.loads(json.dumps(it.to_dict()))) == it
+    assert OrderIntent.from_dict(json.loads(json.dumps(it.to_dict()))) == it
     with pytest.raises(DataIntegrityError, match="unknown field"):
-        intent_from_dict({**it.to_dict(), "price": 1.0})
+        OrderIntent.from_dict({**it.to_dict(), "price": 1.0})
