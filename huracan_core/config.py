@@ -200,6 +200,32 @@ class HamiltonConfig(_Section):
     replay_commit_bars: int = Field(default=96, ge=1)
 
 
+class MechanicConfig(_Section):
+    """The hourly Mechanic: challengers, the promotion rule it adds to the Engine's gates, rollback."""
+
+    # No promotion for a coin within this many hours of its last pointer move (any promoter).
+    cooldown_hours: float = Field(default=24.0, ge=0)
+    # At most this many Mechanic promotions in one UTC day, all coins together.
+    max_promotions_per_day: int = Field(default=3, ge=0)
+    # The paired test against the champion needs at least this many bars after the champion's last
+    # out-of-sample bar (unseen by both), and at least this many trades by the two sides together there.
+    min_paired_days: float = Field(default=3.0, gt=0)
+    min_paired_trades: int = Field(default=10, ge=1)
+    # Block bootstrap of the per-bar net-return difference: block length (bars), resamples, confidence.
+    bootstrap_block_bars: int = Field(default=32, ge=1)
+    bootstrap_resamples: int = Field(default=2_000, ge=100)
+    bootstrap_confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    # Deflated Sharpe ratio over every challenger ever evaluated for the coin (see the README's rule).
+    min_deflated_sharpe: float = Field(default=0.5, ge=0, le=1)
+    # Challengers that were not promoted are kept for this many runs per coin, then deleted.
+    keep_challengers: int = Field(default=24, ge=1)
+    # Automatic rollback: with at least this many realised trades since the champion's promotion, roll
+    # back when the probabilistic Sharpe ratio of its realised per-trade net returns against zero is below
+    # rollback_max_psr (it is losing money with that confidence).
+    rollback_min_trades: int = Field(default=20, ge=2)
+    rollback_max_psr: float = Field(default=0.05, gt=0, lt=0.5)
+
+
 def _empty_to_none(value: Any) -> Any:
     return None if isinstance(value, str) and value.strip() == "" else value
 
@@ -226,6 +252,7 @@ class HuracanConfig(_Section):
     engine: EngineConfig = Field(default_factory=EngineConfig)
     costs: CostsConfig = Field(default_factory=CostsConfig)
     hamilton: HamiltonConfig = Field(default_factory=HamiltonConfig)
+    mechanic: MechanicConfig = Field(default_factory=MechanicConfig)
     exchange_credentials: ExchangeCredentials = Field(default_factory=ExchangeCredentials)
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
 

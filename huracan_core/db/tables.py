@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -272,6 +273,26 @@ runs = Table(
     Index(None, "started_at"),
 )
 
+# Every challenger the Mechanic ever evaluated for a coin: the deflated Sharpe ratio's N for that coin counts
+# these rows. A re-run of the same hour replaces its row (same symbol and model_id), it is not a new trial.
+trials = Table(
+    "trials",
+    metadata,
+    Column("symbol", String(32), nullable=False),
+    Column("model_id", String(64), nullable=False),  # the challenger's folder name (YYYYMMDD_HHMMSSZ)
+    Column("as_of", UtcDateTime(), nullable=False),  # the hour the challenger was built as of
+    Column("evaluated_at", UtcDateTime(), nullable=False),
+    Column("oos_bars", Integer(), nullable=False),
+    Column("oos_trades", Integer(), nullable=False),
+    Column("oos_sharpe", Float(), nullable=True),  # annualised, out-of-sample after costs; None: undefined
+    Column("net_pnl_pct", Float(), nullable=True),
+    Column("model_trials", Integer(), nullable=False),  # the choices made inside the model (gate cells...)
+    Column("promoted", Boolean(), nullable=False),
+    Column("reason", Text(), nullable=False),
+    PrimaryKeyConstraint("symbol", "model_id"),
+    Index(None, "symbol", "as_of"),
+)
+
 ALL_TABLES = (
     models,
     model_metrics,
@@ -282,4 +303,5 @@ ALL_TABLES = (
     hamilton_state,
     orders,
     fills,
+    trials,
 )

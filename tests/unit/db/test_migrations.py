@@ -191,7 +191,7 @@ def test_upgrading_a_0001_database_with_rows_keeps_every_row_and_maps_the_old_tr
     at_0001: Engine,
 ) -> None:
     assert current_revision(at_0001) == "0001"
-    assert upgrade(at_0001) == head_revision() == "0002"
+    assert upgrade(at_0001) == head_revision()  # 0002 rebuilds the trade tables; later revisions add tables
     for table in (models, model_metrics, promotions):
         assert _count(at_0001, table) == 1, table.name
     assert get_run(at_0001, "engine-2026-11-24") is not None
