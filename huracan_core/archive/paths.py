@@ -97,6 +97,14 @@ def pause_file() -> str:
     return "control/pause.json"
 
 
+def publish_lease() -> str:
+    return "leases/publish.json"
+
+
+def mechanic_run_dir(as_of_id: str) -> str:
+    return f"mechanic/runs/{_model_id(as_of_id)}"
+
+
 def archive_log(name: str) -> str:
     return f"logs/{name}"
 

@@ -7,6 +7,7 @@ import typer
 from huracan_core.cli import config_cmd, data, engine
 from huracan_core.cli import db as db_cmd
 from huracan_core.cli.hamilton import hamilton_app
+from huracan_core.cli.mechanic import mechanic
 from huracan_core.cli.regimes import regimes_command
 from huracan_core.cli.research import backtest_command, lookahead_command
 
@@ -22,6 +23,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(hamilton_app, name="hamilton")
 app.command("daily")(engine.daily)
 app.command("engine")(engine.engine)
+app.command("mechanic")(mechanic)
 app.command("regimes")(regimes_command)
 app.command("backtest")(backtest_command)
 app.command("lookahead")(lookahead_command)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 
 from huracan_core.db import rows as valid
 from huracan_core.db.rows import Bind, transaction, upsert
@@ -26,6 +26,7 @@ from huracan_core.db.tables import (
     models,
     promotions,
     runs,
+    trials,
 )
 
 # The SQL the README shows; plain SQL that runs unchanged in sqlite3 and psql (a test runs each on both).
@@ -337,3 +338,50 @@ def get_run(bind: Bind, run_id: str) -> dict[str, Any] | None:
     out = dict(row._mapping)
     out["detail"] = json.loads(out["detail"]) if out["detail"] else None
     return out
+
+
+def record_trial(
+    bind: Bind,
+    *,
+    symbol: str,
+    model_id: str,
+    as_of: datetime,
+    evaluated_at: datetime,
+    oos_bars: int,
+    oos_trades: int,
+    oos_sharpe: float | None,
+    net_pnl_pct: float | None,
+    model_trials: int,
+    promoted: bool,
+    reason: str,
+) -> None:
+    """Record one evaluated challenger; a re-run of the same hour replaces its row (it is not a new trial)."""
+    row = {
+        "symbol": valid.symbol(symbol),
+        "model_id": valid.name("model_id", model_id, max_length=64),
+        "as_of": valid.aware("as_of", as_of),
+        "evaluated_at": valid.aware("evaluated_at", evaluated_at),
+        "oos_bars": valid.count("oos_bars", oos_bars),
+        "oos_trades": valid.count("oos_trades", oos_trades),
+        "oos_sharpe": valid.finite("oos_sharpe", oos_sharpe, optional=True),
+        "net_pnl_pct": valid.finite("net_pnl_pct", net_pnl_pct, optional=True),
+        "model_trials": valid.count("model_trials", model_trials),
+        "promoted": bool(promoted),
+        "reason": reason,
+    }
+    with transaction(bind) as conn:
+        upsert(conn, trials, [row], ("symbol", "model_id"))
+
+
+def trial_count(bind: Bind, symbol: str) -> int:
+    """How many challengers were ever evaluated for `symbol` (the Mechanic's deflated-Sharpe N)."""
+    stmt = select(func.count()).select_from(trials).where(trials.c.symbol == valid.symbol(symbol))
+    with transaction(bind) as conn:
+        return int(conn.execute(stmt).scalar_one())
+
+
+def trials_of(bind: Bind, symbol: str) -> list[dict[str, Any]]:
+    """Every trial of one coin, oldest first."""
+    stmt = select(trials).where(trials.c.symbol == valid.symbol(symbol)).order_by(trials.c.as_of)
+    with transaction(bind) as conn:
+        return [dict(row._mapping) for row in conn.execute(stmt)]

@@ -171,6 +171,32 @@ def promote(
         verdict["reason"] = f"kept champion {comparison.get('champion_model_id')}: {comparison.get('verdict')}"
         return verdict
     expected = comparison.get("champion_model_id")
+    problem = move_champion(storage, result, promoted_by="engine", expected=expected, promoted_at=promoted_at,
+                            as_of=as_of or promoted_at, evidence={"comparison": comparison})  # fmt: skip
+    if problem is not None:
+        verdict["reason"] = problem
+        return verdict
+    reason = comparison.get("verdict", "no champion")
+    if reason == INCONCLUSIVE:
+        reason = f"{INCONCLUSIVE} comparison ({comparison.get('reason')}); passed every gate"
+    verdict.update(promoted=True, previous_model_id=expected, reason=reason)
+    return verdict
+
+
+def move_champion(
+    storage: Storage,
+    result: Mapping[str, Any],
+    *,
+    promoted_by: str,
+    expected: str | None,
+    promoted_at: datetime,
+    as_of: datetime,
+    evidence: Mapping[str, Any],
+) -> str | None:
+    """Point `result`'s coin at its model (verified, compare-and-swap on `expected`) and append the move to
+    promotions.json with `evidence`; the one way the Engine and the Mechanic promote. Returns why the
+    pointer did not move, or None when it did."""
+    symbol, model_id = result["symbol"], result["model_id"]
     current = read_pointer(storage, symbol)
     previous = current["previous_model_id"] if current and current["model_id"] == model_id else expected
     pointer = {
@@ -180,29 +206,24 @@ def promote(
         "model_sha256": result["model_sha256"],
         "feature_recipe_hash": result["feature_recipe_hash"],
         "promoted_at": promoted_at.isoformat(),
-        "promoted_by": "engine",
-        "as_of": (as_of or promoted_at).isoformat(),
+        "promoted_by": promoted_by,
+        "as_of": as_of.isoformat(),
         "previous_model_id": previous,
         "metrics": {**result["metrics"], "recent_net_pnl_pct": result.get("recent_net_pnl_pct")},
     }
     try:
         write_pointer(storage, symbol, pointer, expected_model_id=expected,
-                      verify=lambda path: _verify(storage, path, result["model_sha256"]))
+                      verify=lambda path: _verify(storage, path, result["model_sha256"]))  # fmt: skip
     except (ConcurrentWriteError, BundleVerificationError) as exc:
-        verdict["reason"] = f"pointer not moved: {exc}"
-        return verdict
+        return f"pointer not moved: {exc}"
     if expected != model_id:
         append_promotion(storage, {
             "symbol": symbol, "model_id": model_id, "previous_model_id": expected,
-            "promoted_at": promoted_at.isoformat(), "promoted_by": "engine",
-            "as_of": (as_of or promoted_at).isoformat(), "path": result["path"],
-            "new_metrics": result["metrics"], "comparison": comparison,
-        })
-    reason = comparison.get("verdict", "no champion")
-    if reason == INCONCLUSIVE:
-        reason = f"{INCONCLUSIVE} comparison ({comparison.get('reason')}); passed every gate"
-    verdict.update(promoted=True, previous_model_id=expected, reason=reason)
-    return verdict
+            "promoted_at": promoted_at.isoformat(), "promoted_by": promoted_by,
+            "as_of": as_of.isoformat(), "path": result["path"],
+            "new_metrics": result["metrics"], **evidence,
+        })  # fmt: skip
+    return None
 
 
 def _verify(storage: Storage, folder: str, model_sha256: str) -> None:

@@ -380,6 +380,7 @@ def publish_step(
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Gates and the paired comparison, pointers, roster, promotions history and database rows."""
+    from huracan_core.archive.lease import publish_lease
     from huracan_core.db import (
         record_metrics,
         record_model,
@@ -401,57 +402,59 @@ def publish_step(
     now = datetime.now(UTC)
     verdicts: dict[str, Any] = {}
     failed: dict[str, str] = {}
-    try:
-        for symbol in plan["symbols"]:
-            result = merged.get(symbol)
-            if result is None:
-                continue
-            if "error" in result:
-                failed[symbol] = str(result["error"])
-                continue
-            record_model(
-                db,
-                symbol=symbol,
-                model_id=result["model_id"],
-                path=result["path"],
-                sha256=result["model_sha256"],
-                feature_recipe_hash=result["feature_recipe_hash"],
-                config_hash=config.config_hash(),
-                trained_as_of=moment,
-                created_at=now,
-            )
-            record_metrics(
-                db,
-                symbol=symbol,
-                model_id=result["model_id"],
-                metrics={k: v for k, v in result["metrics"].items() if isinstance(v, int | float)},
-            )
-            _record_breakdowns(db, storage, result, record_metrics)
-            verdict = promote(storage, result, gates=config.engine.gates, promoted_at=now, as_of=moment)
-            verdicts[symbol] = verdict
-            if verdict["promoted"]:
-                if verdict.get("previous_model_id") != result["model_id"]:
-                    record_promotion(
-                        db,
-                        symbol=symbol,
-                        from_model_id=verdict.get("previous_model_id"),
-                        to_model_id=result["model_id"],
-                        promoted_by="engine",
-                        promoted_at=now,
-                        reason=str(verdict.get("reason")),
-                        metrics=result["metrics"],
-                    )
-                    if verdict.get("previous_model_id"):
-                        _status(db, set_model_status, symbol, verdict["previous_model_id"], "retired")
-                set_model_status(db, symbol=symbol, model_id=result["model_id"], status="champion")
-                log.info("🏆 %s: %s is champion (%s).", symbol, result["model_id"], verdict.get("reason"))
-            else:
-                status = "rejected" if verdict["gate_failures"] else "trained"
-                set_model_status(db, symbol=symbol, model_id=result["model_id"], status=status)
-                log.info("%s: not promoted (%s).", symbol, verdict.get("reason"))
-    finally:
-        db.dispose()
-    roster = write_roster(storage, config.engine.gates, updated_at=now)
+    # The Mechanic never publishes these coins meanwhile (huracan_core/archive/lease.py).
+    with publish_lease(storage, f"engine:{plan['run_id']}", list(plan["symbols"]), wait_s=1800.0):
+        try:
+            for symbol in plan["symbols"]:
+                result = merged.get(symbol)
+                if result is None:
+                    continue
+                if "error" in result:
+                    failed[symbol] = str(result["error"])
+                    continue
+                record_model(
+                    db,
+                    symbol=symbol,
+                    model_id=result["model_id"],
+                    path=result["path"],
+                    sha256=result["model_sha256"],
+                    feature_recipe_hash=result["feature_recipe_hash"],
+                    config_hash=config.config_hash(),
+                    trained_as_of=moment,
+                    created_at=now,
+                )
+                record_metrics(
+                    db,
+                    symbol=symbol,
+                    model_id=result["model_id"],
+                    metrics={k: v for k, v in result["metrics"].items() if isinstance(v, int | float)},
+                )
+                _record_breakdowns(db, storage, result, record_metrics)
+                verdict = promote(storage, result, gates=config.engine.gates, promoted_at=now, as_of=moment)
+                verdicts[symbol] = verdict
+                if verdict["promoted"]:
+                    if verdict.get("previous_model_id") != result["model_id"]:
+                        record_promotion(
+                            db,
+                            symbol=symbol,
+                            from_model_id=verdict.get("previous_model_id"),
+                            to_model_id=result["model_id"],
+                            promoted_by="engine",
+                            promoted_at=now,
+                            reason=str(verdict.get("reason")),
+                            metrics=result["metrics"],
+                        )
+                        if verdict.get("previous_model_id"):
+                            _status(db, set_model_status, symbol, verdict["previous_model_id"], "retired")
+                    set_model_status(db, symbol=symbol, model_id=result["model_id"], status="champion")
+                    log.info("🏆 %s: %s is champion (%s).", symbol, result["model_id"], verdict.get("reason"))
+                else:
+                    status = "rejected" if verdict["gate_failures"] else "trained"
+                    set_model_status(db, symbol=symbol, model_id=result["model_id"], status=status)
+                    log.info("%s: not promoted (%s).", symbol, verdict.get("reason"))
+        finally:
+            db.dispose()
+        roster = write_roster(storage, config.engine.gates, updated_at=now)
     published = {
         "models": sorted(s for s in merged if "error" not in merged[s]),
         "promoted": sorted(s for s, v in verdicts.items() if v["promoted"]),

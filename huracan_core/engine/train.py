@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from huracan_core.alphas.base import AlphaEngine
 from huracan_core.alphas.calibration import net_edge_bps
 from huracan_core.alphas.learned import CORE_INPUTS, EXTRA_INPUTS, NeuralEngine, PretrainedHead, window_key
 from huracan_core.archive import Storage, paths
@@ -27,6 +28,7 @@ from huracan_core.decision import DecisionSettings
 from huracan_core.engine.champion import compare_with_champion, recent_net_pnl
 from huracan_core.engine.coin_model import bundle_contents, coin_engines
 from huracan_core.evaluation.research import (
+    Evaluation,
     ResearchFrame,
     WalkForwardSettings,
     evaluate_walk_forward,
@@ -335,45 +337,66 @@ def train_batch_heads(
     return out
 
 
-def train_coin(
+SUMMARY_METRICS = (
+    "net_pnl_pct",
+    "gross_pnl_pct",
+    "sharpe",
+    "sortino",
+    "max_drawdown_pct",
+    "hit_rate",
+    "trades",
+    "avg_trade_bps",
+    "fees_bps",
+    "turnover",
+    "probabilistic_sharpe",
+    "deflated_sharpe",
+    "trials",
+)
+
+
+def evaluate_coin(
     rf: ResearchFrame,
     config: HuracanConfig,
     *,
-    storage: Storage,
-    model_id: str,
     encoder: SharedEncoder | None,
     columns: Sequence[str] | None,
     cutoff_ms: int | None,
+    pretrained_heads: Mapping[tuple[int, int, int], PretrainedHead] | None = None,
+) -> tuple[Evaluation, list[AlphaEngine]]:
+    """One coin's 23 engines evaluated walk-forward (OOS after costs): the Engine's and the Mechanic's
+    model, fitted and judged the same way."""
+    engines = coin_engines(encoder, columns, config.engine.seed, pretrained_heads)
+    ev = evaluate_walk_forward(
+        rf,
+        engines,
+        decision=DecisionSettings.from_config(config),
+        settings=walk_forward_settings(config),
+        first_test_not_before_ms=cutoff_ms,
+    )
+    return ev, engines
+
+
+def save_coin(
+    rf: ResearchFrame,
+    ev: Evaluation,
+    engines: Sequence[AlphaEngine],
+    config: HuracanConfig,
+    *,
+    storage: Storage,
+    folder: str,
+    model_id: str,
+    columns: Sequence[str] | None,
     encoder_key: str | None,
     data_window: Mapping[str, Any],
-    pretrained_heads: Mapping[tuple[int, int, int], PretrainedHead] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate one coin's 23 engines walk-forward and save the bundle; returns a small JSON summary."""
-    started = time.monotonic()
-    seed = config.engine.seed
-    engines = coin_engines(encoder, columns, seed, pretrained_heads)
-    decision = DecisionSettings.from_config(config)
-    settings = walk_forward_settings(config)
-    ev = evaluate_walk_forward(
-        rf, engines, decision=decision, settings=settings, first_test_not_before_ms=cutoff_ms
-    )
-    # Compare before writing: a re-run of this date may be rewriting the champion's own folder.
-    comparison = compare_with_champion(
-        storage,
-        ev,
-        rf,
-        model_id=model_id,
-        hold_bars=config.engine.hold_bars,
-        decision=decision,
-        min_days=config.engine.comparison_min_days,
-    )
+    """Save the evaluated model as a verified bundle in `folder`; returns the small JSON summary."""
     contents = bundle_contents(
         ev,
         rf,
         engines,
         hold_bars=config.engine.hold_bars,
-        decision=decision,
-        seed=seed,
+        decision=DecisionSettings.from_config(config),
+        seed=config.engine.seed,
         as_of=data_window["as_of"],
         config_hash=config.config_hash(),
         data_window=data_window,
@@ -382,7 +405,6 @@ def train_coin(
     )
     fees = fees_from_config(config.costs)
     costs = costs_summary(rf.costs, fees, symbol=rf.symbol, cost_config=config.costs)
-    folder = paths.model_dir(rf.symbol, model_id)
     saved = save_bundle(
         storage,
         folder,
@@ -398,29 +420,53 @@ def train_coin(
         "path": folder,
         "model_sha256": saved["model_sha256"],
         "feature_recipe_hash": rf.recipe.hash(),
-        "metrics": {
-            k: m.get(k)
-            for k in (
-                "net_pnl_pct",
-                "gross_pnl_pct",
-                "sharpe",
-                "sortino",
-                "max_drawdown_pct",
-                "hit_rate",
-                "trades",
-                "avg_trade_bps",
-                "fees_bps",
-                "turnover",
-                "probabilistic_sharpe",
-                "deflated_sharpe",
-                "trials",
-            )
-        },
+        "metrics": {k: m.get(k) for k in SUMMARY_METRICS},
         "benchmarks": m.get("benchmarks"),
         "oos_window": {"first_bar": ev.oos_start_ms, "last_bar": ev.oos_end_ms},
         "last_train_end_ms": contents.config["last_train_end_ms"],
         "engine_errors": ev.engine_errors,
-        "comparison": comparison,
         "recent_net_pnl_pct": recent_net_pnl(ev, rf.timeframe),
-        "seconds": round(time.monotonic() - started, 2),
     }
+
+
+def train_coin(
+    rf: ResearchFrame,
+    config: HuracanConfig,
+    *,
+    storage: Storage,
+    model_id: str,
+    encoder: SharedEncoder | None,
+    columns: Sequence[str] | None,
+    cutoff_ms: int | None,
+    encoder_key: str | None,
+    data_window: Mapping[str, Any],
+    pretrained_heads: Mapping[tuple[int, int, int], PretrainedHead] | None = None,
+) -> dict[str, Any]:
+    """Evaluate one coin's 23 engines walk-forward and save the bundle; returns a small JSON summary."""
+    started = time.monotonic()
+    ev, engines = evaluate_coin(
+        rf, config, encoder=encoder, columns=columns, cutoff_ms=cutoff_ms, pretrained_heads=pretrained_heads
+    )
+    # Compare before writing: a re-run of this date may be rewriting the champion's own folder.
+    comparison = compare_with_champion(
+        storage,
+        ev,
+        rf,
+        model_id=model_id,
+        hold_bars=config.engine.hold_bars,
+        decision=DecisionSettings.from_config(config),
+        min_days=config.engine.comparison_min_days,
+    )
+    summary = save_coin(
+        rf,
+        ev,
+        engines,
+        config,
+        storage=storage,
+        folder=paths.model_dir(rf.symbol, model_id),
+        model_id=model_id,
+        columns=columns,
+        encoder_key=encoder_key,
+        data_window=data_window,
+    )
+    return {**summary, "comparison": comparison, "seconds": round(time.monotonic() - started, 2)}
