@@ -374,7 +374,7 @@ def test_a_winning_record_keeps_the_champion(local: World) -> None:
     assert snapshot(local) == before
 
 
-def test_replays_other_models_other_coins_and_trades_before_the_promotion_do_not_count(local: World) -> None:
+def test_replays_the_old_champions_trades_and_trades_outside_the_window_do_not_count(local: World) -> None:
     two_champions(local)
     losing = returns(-0.5, 30)
     record_trades(local, losing, mode="replay", run_key="replay:2026-01-16:2026-01-20")
