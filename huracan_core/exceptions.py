@@ -48,6 +48,11 @@ class ConcurrentWriteError(HuracanError):
     """Another writer changed a pointer between our read and our write; nothing was overwritten."""
 
 
+class RollbackRefused(HuracanError):
+    """A champion rollback was not done (no champion, no earlier model, a target that is missing or does
+    not verify, a pointer moved meanwhile); the message says why, and nothing was changed."""
+
+
 # --- data integrity: halt / skip ---------------------------------------------------------------
 class DataIntegrityError(HuracanError):
     """Stored or fetched data is corrupt or inconsistent (bad file, bad hash, broken candles)."""

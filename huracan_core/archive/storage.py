@@ -19,6 +19,8 @@ import os
 import socket
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +180,25 @@ def _translate(exc: BaseException, what: str) -> BaseException:
     return exc
 
 
+@dataclass(frozen=True)
+class StoredFile:
+    """One file of the archive as a listing describes it (no read needed)."""
+
+    key: str
+    size: int  # bytes
+    modified: datetime | None  # UTC; None when the backend does not say
+
+
+def _modified(info: dict[str, Any]) -> datetime | None:
+    """Last modification from an fsspec listing entry: S3's LastModified, a local file's mtime."""
+    value = info.get("LastModified", info.get("mtime"))
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(float(value), tz=UTC)
+    return None
+
+
 def _is_hidden(relative: str) -> bool:
     """Temp files (.tmp-*), lock files (.locks/) and other dotfiles are never part of the archive."""
     return any(part.startswith(".") for part in relative.split("/") if part)
@@ -295,6 +316,30 @@ class Storage:
             if entry and not _is_hidden(entry):
                 out.append(entry)
         return sorted(out)
+
+    def list_files(self, prefix: str = "") -> list[StoredFile]:
+        """Every file under `prefix` (recursive) with its size and last modification, from ONE listing.
+
+        Housekeeping needs sizes and ages of thousands of files; one listing per prefix costs one paged
+        LIST on S3 instead of a HEAD per file. Hidden files (temp files, locks) are left out as in `list`.
+        """
+        base = self._fspath(prefix).rstrip("/")
+        what = f"listing {self.url(prefix)}"
+        with self._errors(what):
+            if self.is_s3:
+                self.fs.invalidate_cache()
+            if not self.fs.exists(base):
+                self._check_bucket(what)
+                return []
+            entries = self.fs.find(base, detail=True)
+        root = self._fspath("").rstrip("/") + "/"
+        out = []
+        for name, info in entries.items():
+            name = str(name).rstrip("/")
+            key = name[len(root) :] if name.startswith(root) else name
+            if key and not _is_hidden(key) and info.get("type", "file") == "file":
+                out.append(StoredFile(key=key, size=int(info.get("size") or 0), modified=_modified(info)))
+        return sorted(out, key=lambda f: f.key)
 
     # --- bytes ------------------------------------------------------------------------------
     def read_bytes(self, key: str) -> bytes:

@@ -6,6 +6,8 @@ import typer
 
 from huracan_core.cli import config_cmd, data, engine
 from huracan_core.cli import db as db_cmd
+from huracan_core.cli.archive_cmd import archive_app
+from huracan_core.cli.champion_cmd import champion_app
 from huracan_core.cli.hamilton import hamilton_app
 from huracan_core.cli.mechanic import mechanic
 from huracan_core.cli.regimes import regimes_command
@@ -21,6 +23,8 @@ app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(data.app, name="data")
 app.add_typer(hamilton_app, name="hamilton")
+app.add_typer(champion_app, name="champion")
+app.add_typer(archive_app, name="archive")
 app.command("daily")(engine.daily)
 app.command("engine")(engine.engine)
 app.command("mechanic")(mechanic)

@@ -385,3 +385,19 @@ def trials_of(bind: Bind, symbol: str) -> list[dict[str, Any]]:
     stmt = select(trials).where(trials.c.symbol == valid.symbol(symbol)).order_by(trials.c.as_of)
     with transaction(bind) as conn:
         return [dict(row._mapping) for row in conn.execute(stmt)]
+
+
+def get_model(bind: Bind, symbol: str, model_id: str) -> dict[str, Any] | None:
+    """One recorded model's row (path, sha256 of model.bin, status, ...), or None when it is not recorded."""
+    stmt = select(models).where(models.c.symbol == valid.symbol(symbol), models.c.model_id == model_id)
+    with transaction(bind) as conn:
+        row = conn.execute(stmt).first()
+    return None if row is None else dict(row._mapping)
+
+
+def models_with_status(bind: Bind, status: str) -> set[tuple[str, str]]:
+    """(symbol, model_id) of every model in `status`: housekeeping spares the database's champions too."""
+    valid.one_of("model status", status, MODEL_STATUSES)
+    stmt = select(models.c.symbol, models.c.model_id).where(models.c.status == status)
+    with transaction(bind) as conn:
+        return {(row.symbol, row.model_id) for row in conn.execute(stmt)}

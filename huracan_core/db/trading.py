@@ -396,3 +396,37 @@ def day_bounds_ms(day: date) -> tuple[int, int]:
     valid.day("day", day)
     start = datetime.combine(day, time(0, 0), tzinfo=UTC)
     return int(start.timestamp() * 1000), int((start + timedelta(days=1)).timestamp() * 1000)
+
+
+def realised_trades(
+    bind: Bind,
+    *,
+    symbol: str,
+    model_id: str,
+    exit_after_ms: int,
+    exit_until_ms: int,
+    modes: Sequence[str] = ("paper", "live"),
+) -> list[dict[str, Any]]:
+    """Closed trades of one model on one coin with exit_time in (exit_after_ms, exit_until_ms], oldest exit first.
+
+    Across every run of the given modes: a model's realised record is what it did with money, paper or real,
+    whichever run traded it; replays ('replay' mode) re-trade the past and are not evidence of it.
+    """
+    for mode in modes:
+        valid.one_of("mode", mode, TRADE_MODES)
+    c = live_trades.c
+    stmt = (
+        select(live_trades)
+        .where(
+            c.symbol == valid.symbol(symbol),
+            c.model_id == model_id,
+            c.mode.in_(list(modes)),
+            c.exit_time.is_not(None),
+            c.net_pnl_pct.is_not(None),
+            c.exit_time > valid.epoch_ms("exit_after_ms", exit_after_ms),
+            c.exit_time <= valid.epoch_ms("exit_until_ms", exit_until_ms),
+        )
+        .order_by(c.exit_time, c.run_key, c.trade_id)
+    )
+    with transaction(bind) as conn:
+        return [dict(row._mapping) for row in conn.execute(stmt)]
