@@ -140,12 +140,14 @@ def publish_hour(
     """Apply the promotion rule (promotion.py) under the publish lease; pointers, roster, database, trials."""
     from huracan_core.archive.lease import publish_lease
     from huracan_core.archive.pointers import read_pointer, read_promotions
+    from huracan_core.archive.prune import prune_challengers
     from huracan_core.broadcaster.callbacks import announce
     from huracan_core.db import record_metrics, record_model, record_promotion, set_model_status
     from huracan_core.db.connection import connect
     from huracan_core.db.queries import record_trial
     from huracan_core.engine.champion import move_champion, write_roster
     from huracan_core.mechanic.promotion import last_move, mechanic_promotions_on, ranking_key, refusals
+    from huracan_core.mechanic.rollback import auto_rollback
 
     config = nightly.load_step_config(config_path, overrides)
     storage = Storage(config.general.archive)
@@ -160,7 +162,16 @@ def publish_hour(
     verdicts: dict[str, dict[str, Any]] = {}
     db = connect(config.general.database)
     try:
-        with publish_lease(storage, f"mechanic:{run_id}", sorted(ok), wait_s=lease_wait_s):
+        with publish_lease(storage, f"mechanic:{run_id}", list(plan["symbols"]), wait_s=lease_wait_s):
+            # A champion whose realised trades prove it wrong goes first; the cooldown then keeps its coin's
+            # challenger from replacing the restored model within the same hour.
+            rollbacks: dict[str, dict[str, Any]] = {}
+            for symbol in plan["symbols"]:
+                outcome = auto_rollback(
+                    storage, db, symbol, config.mechanic, gates=config.engine.gates, now=moment
+                )
+                if outcome.get("verdict") is not None and outcome["verdict"].get("due"):
+                    rollbacks[symbol] = outcome
             today = mechanic_promotions_on(read_promotions(storage), moment)
             cap = config.mechanic.max_promotions_per_day
             for symbol in sorted(ok, key=lambda s: ranking_key(ok[s])):
@@ -191,7 +202,12 @@ def publish_hour(
                                     "refusals": reasons}  # fmt: skip
                 _record(db, config, summary, moment, now, promoted=promoted, reason=reason, expected=expected,
                         writers=(record_model, record_metrics, record_promotion, set_model_status, record_trial))  # fmt: skip
-            roster = write_roster(storage, config.engine.gates, updated_at=now) if ok else None
+            roster = write_roster(storage, config.engine.gates, updated_at=now) if ok or rollbacks else None
+            # Housekeeping: unpromoted challengers are kept for `keep_challengers` runs per coin.
+            pruned = {
+                s: prune_challengers(storage, s, config.mechanic.keep_challengers, protect={run_id})
+                for s in ok
+            }
     finally:
         db.dispose()
     promoted = sorted(s for s, v in verdicts.items() if v["promoted"])
@@ -215,6 +231,8 @@ def publish_hour(
         "verdicts": verdicts,
         "failed": failed,
         "roster": [e["symbol"] for e in roster["champions"] if e.get("trade_ok")] if roster else None,
+        "rollbacks": rollbacks,
+        "pruned": {s: p for s, p in pruned.items() if p},
     }
     storage.write_json(_run_key(run_id, "published"), published)
     return published
@@ -267,6 +285,7 @@ class MechanicRunResult:
     symbols: list[str]
     challengers: list[str] = field(default_factory=list)
     promoted: list[str] = field(default_factory=list)
+    rolled_back: list[str] = field(default_factory=list)
     verdicts: dict[str, Any] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
@@ -319,6 +338,7 @@ def run_mechanic(
         raise
     result.challengers = list(published["challengers"])
     result.promoted = list(published["promoted"])
+    result.rolled_back = sorted(s for s, r in published["rollbacks"].items() if r.get("rolled_back"))
     result.verdicts = dict(published["verdicts"])
     result.failed.update(published["failed"])
     result.wall_time_s = round(time.monotonic() - started, 2)
