@@ -166,6 +166,7 @@ def test_on_a_market_with_no_edge_24_hourly_runs_over_ten_coins_promote_at_most_
     storage = Storage(overrides["general.archive"])
     promoted: list[str] = []
     lucky: set[tuple[str, str]] = set()  # challengers whose OOS net PnL and Sharpe passed the Engine's gates
+    only_counted: list[str] = []  # refused by the deflated Sharpe over every challenger tried, and nothing else
     bars: dict[str, list[tuple[int, float]]] = {}  # symbol -> (trials, deflated Sharpe's per-bar bar) per run
     for hour in range(1, NO_EDGE_HOURS + 1):
         result = run_mechanic(None, start + timedelta(hours=hour), overrides=overrides, in_process=True)
@@ -177,12 +178,16 @@ def test_on_a_market_with_no_edge_24_hourly_runs_over_ten_coins_promote_at_most_
             metrics = verdict["metrics"]
             if metrics["net_pnl_pct"] > 0 and metrics["sharpe"] >= 0.5 and metrics["trades"] >= 10:
                 lucky.add((symbol, verdict["model_id"]))
+            if len(verdict["refusals"]) == 1 and verdict["refusals"][0].startswith("deflated Sharpe"):
+                only_counted.append(f"{symbol} {verdict['model_id']}: {verdict['refusals'][0]}")
             deflated = verdict["deflated"]
             assert deflated["challengers"] == hour
             bars.setdefault(symbol, []).append((deflated["trials"], deflated["deflated_sharpe_threshold_per_bar"]))
     assert len(promoted) <= 1, promoted
     # Not vacuous: luck did show up (OOS net PnL, Sharpe and trades passing the Engine's gates) and was refused.
     assert len(lucky) >= 3, lucky
+    # Some even passed the Engine's gates and the paired test against flat: only the trial count refused them.
+    assert only_counted, "no challenger was refused by the trial count alone"
     # The bar the deflated Sharpe sets rises with the trials: N = challengers so far x the model's own choices.
     for symbol, seen in bars.items():
         trials = [t for t, _ in seen]
