@@ -86,22 +86,11 @@ def _world(request: pytest.FixtureRequest, tmp_path: Path, kind: str) -> Iterato
 
 def publish(world: World, model_id: str, value: float, *, at: datetime, folder: str = "models") -> dict[str, Any]:
     """Write a real bundle and make it champion the way the nightly publish step does (archive + database)."""
-    config = {
-        "feature_recipe": DEFAULT_RECIPE.model_dump(mode="json"), "feature_recipe_hash": DEFAULT_RECIPE.hash(),
-        "engines": {}, "gate_table": {"allowed": {}, "stats": {}, "min_signals": 30},
-        "combiner": MetaCombiner([]).to_dict(), "horizon_bars": 8, "seed": 1, "data_window": {},
-        "code_version": "test", "shared_encoder": None,
-    }  # fmt: skip
-    key = paths.model_dir(SYMBOL, model_id) if folder == "models" else paths.challenger_dir(SYMBOL, model_id)
-    saved = save_bundle(world.storage, key, tensors={"w": torch.full((4,), value)}, config=config,
-                        metrics={"scope": "out-of-sample", **GOOD, "per_regime": {}}, costs={})  # fmt: skip
+    made = publish_bundle_only(world, model_id, value, folder=folder)
     current = read_pointer(world.storage, SYMBOL)
-    result = {
-        "symbol": SYMBOL, "model_id": model_id, "path": saved["path"], "model_sha256": saved["model_sha256"],
-        "feature_recipe_hash": DEFAULT_RECIPE.hash(), "metrics": GOOD,
-        "comparison": {"champion_model_id": current["model_id"] if current else None,
-                       "verdict": "new model at least as good"},
-    }  # fmt: skip
+    result = {**made, "comparison": {"champion_model_id": current["model_id"] if current else None,
+                                     "verdict": "new model at least as good"}}  # fmt: skip
+    saved = {"path": made["path"], "model_sha256": made["model_sha256"]}
     record_model(world.db, symbol=SYMBOL, model_id=model_id, path=saved["path"], sha256=saved["model_sha256"],
                  feature_recipe_hash=DEFAULT_RECIPE.hash(), config_hash="c" * 64, trained_as_of=at, created_at=at)
     verdict = promote(world.storage, result, gates=GATES, promoted_at=at, as_of=at - timedelta(minutes=30))
@@ -410,3 +399,60 @@ def test_the_automatic_rule_never_reinstates_a_model_it_rolled_back_from(local: 
     out = auto_rollback(local.storage, local.url, SYMBOL, MECHANIC, gates=GATES, now=later)
     assert out["rolled_back"] is False and f"{B_ID} was itself rolled back" in out["reason"]
     assert snapshot(local) == before
+
+
+def test_the_engine_and_the_mechanic_moving_one_pointer_at_once_lose_no_update(world: World) -> None:
+    """Both replace champion A at the same moment: exactly one wins; the other is told and changes nothing;
+    retried against the new champion it applies on top. The pointer history shows both moves, in order."""
+    import threading
+
+    from huracan_core.engine.champion import move_champion
+
+    publish(world, A_ID, 1.0, at=A_AT)
+    engine_model = publish_bundle_only(world, B_ID, 2.0, folder="models")
+    mechanic_model = publish_bundle_only(world, C_ID, 3.0, folder="challengers")
+    start = threading.Barrier(2)
+    outcome: dict[str, str | None] = {}
+
+    def move(who: str, model: dict[str, Any], expected: str) -> None:
+        start.wait()
+        outcome[who] = move_champion(world.storage, model, promoted_by=who, expected=expected, promoted_at=C_AT,
+                                     as_of=C_AT, evidence={})  # fmt: skip
+
+    threads = [threading.Thread(target=move, args=("engine", engine_model, A_ID)),
+               threading.Thread(target=move, args=("mechanic", mechanic_model, A_ID))]  # fmt: skip
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [who for who, problem in outcome.items() if problem is None]
+    assert len(winners) == 1, outcome
+    loser = "mechanic" if winners == ["engine"] else "engine"
+    assert str(outcome[loser]).startswith("pointer not moved") and "nothing was written" in str(outcome[loser])
+    winner_model = engine_model if winners == ["engine"] else mechanic_model
+    loser_model = mechanic_model if winners == ["engine"] else engine_model
+    assert read_pointer(world.storage, SYMBOL)["model_id"] == winner_model["model_id"]
+    # The loser, re-run against the champion it now sees, applies on top: nothing was lost.
+    again = move_champion(world.storage, loser_model, promoted_by=loser, expected=winner_model["model_id"],
+                          promoted_at=C_AT, as_of=C_AT, evidence={})  # fmt: skip
+    assert again is None
+    pointer = read_pointer(world.storage, SYMBOL)
+    assert (pointer["model_id"], pointer["previous_model_id"]) == (loser_model["model_id"], winner_model["model_id"])
+    moves = [(r["model_id"], r["previous_model_id"], r["promoted_by"]) for r in read_promotions(world.storage)]
+    assert moves == [(A_ID, None, "engine"), (winner_model["model_id"], A_ID, winners[0]),
+                     (loser_model["model_id"], winner_model["model_id"], loser)]  # fmt: skip
+
+
+def publish_bundle_only(world: World, model_id: str, value: float, *, folder: str) -> dict[str, Any]:
+    """A real bundle and the result dict a promoter passes to move_champion (nothing promoted yet)."""
+    config = {
+        "feature_recipe": DEFAULT_RECIPE.model_dump(mode="json"), "feature_recipe_hash": DEFAULT_RECIPE.hash(),
+        "engines": {}, "gate_table": {"allowed": {}, "stats": {}, "min_signals": 30},
+        "combiner": MetaCombiner([]).to_dict(), "horizon_bars": 8, "seed": 1, "data_window": {},
+        "code_version": "test", "shared_encoder": None,
+    }  # fmt: skip
+    key = paths.model_dir(SYMBOL, model_id) if folder == "models" else paths.challenger_dir(SYMBOL, model_id)
+    saved = save_bundle(world.storage, key, tensors={"w": torch.full((4,), value)}, config=config,
+                        metrics={"scope": "out-of-sample", **GOOD, "per_regime": {}}, costs={})  # fmt: skip
+    return {"symbol": SYMBOL, "model_id": model_id, "path": saved["path"], "model_sha256": saved["model_sha256"],
+            "feature_recipe_hash": DEFAULT_RECIPE.hash(), "metrics": GOOD}  # fmt: skip
