@@ -199,7 +199,8 @@ def publish_hour(
                 reason = "; ".join(reasons) if reasons else summary["paired"]["reason"]
                 verdicts[symbol] = {"symbol": symbol, "model_id": summary["model_id"], "promoted": promoted,
                                     "previous_model_id": expected if promoted else None, "reason": reason,
-                                    "refusals": reasons}  # fmt: skip
+                                    "refusals": reasons, "metrics": summary["metrics"],
+                                    "paired_test": summary["paired"], "deflated": summary["deflated"]}  # fmt: skip
                 _record(db, config, summary, moment, now, promoted=promoted, reason=reason, expected=expected,
                         writers=(record_model, record_metrics, record_promotion, set_model_status, record_trial))  # fmt: skip
             roster = write_roster(storage, config.engine.gates, updated_at=now) if ok or rollbacks else None
@@ -213,15 +214,12 @@ def publish_hour(
     promoted = sorted(s for s, v in verdicts.items() if v["promoted"])
     for symbol in promoted:
         v = verdicts[symbol]
-        line = f"🔧 Mechanic promoted {symbol} {v['model_id']} (was {v['previous_model_id']}): {v['reason']}"
-        log.info(line)
-        announce(line)
+        announce(f"🔧 Mechanic promoted {symbol} {v['model_id']} (was {v['previous_model_id']}): {v['reason']}")
     refused = {s: v["refusals"][0] for s, v in verdicts.items() if not v["promoted"] and v["refusals"]}
     if refused:
         line = f"🔧 Mechanic {run_id}: {len(refused)} challenger(s) not promoted: " + "; ".join(
             f"{s}: {r}" for s, r in sorted(refused.items())
         )
-        log.info(line)
         announce(line)
     published = {
         "run_id": run_id,

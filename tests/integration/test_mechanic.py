@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -103,8 +104,9 @@ def _trials(root: Path) -> list[tuple[str, str, bool]]:
 
 
 def test_a_challenger_that_sees_the_moved_edge_replaces_the_old_champion_under_the_cap_and_cooldown(
-    world: dict[str, Any],
+    world: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="huracan.broadcaster")
     storage, overrides, old = world["storage"], world["overrides"], world["champion"]
     hour = LATER
 
@@ -143,6 +145,11 @@ def test_a_challenger_that_sees_the_moved_edge_replaces_the_old_champion_under_t
     assert "bars unseen by both <" in refusals
     assert read_pointer(storage, SYMBOL)["model_id"] == challenger_id
     assert [t[1] for t in _trials(world["root"])] == [challenger_id, paths.model_id_for(hour + timedelta(hours=1))]
+    # Each verdict reached the broadcaster (what the Telegram bot sends): the promotion, the refusals.
+    said = [r.getMessage() for r in caplog.records if r.name == "huracan.broadcaster"]
+    assert any(line.startswith(f"🔧 Mechanic promoted {SYMBOL} {challenger_id} (was {old['model_id']})") for line in said)
+    assert any("not promoted: BNBUSDT: daily cap" in line for line in said), said
+    assert any("not promoted: BNBUSDT: paired test" in line or "BNBUSDT: cooldown" in line for line in said), said
 
 
 NO_EDGE_HOURS = 24
