@@ -3,7 +3,7 @@
 - A champion trained before its market's edge moved is replaced by a challenger that sees the new market,
   on the bars neither was fitted on; the daily cap and the cooldown hold; re-running an hour is the same
   trial, not a new one.
-- On a market with no edge, and with the fee left out so that models do trade noise and some look good
+- On a market with no edge, with the fee and slippage left out so that models do trade noise and some look good
   out of sample by luck, 24 hourly runs over 10 coins promote at most one challenger; the trial count
   grows with every run and the deflated Sharpe's bar rises with it.
 """
@@ -160,8 +160,10 @@ NO_EDGE = {
     "data.synthetic_seed": 11,
     "engine.lookback_days": 14,
     "engine.folds": 2,
-    # The fee left out (the spread is still paid): models trade the noise, and some look good by luck.
+    # The fee and the slippage left out (the spread is still paid): models trade the noise, and some look good
+    # by luck.
     "costs.taker_fee_bps": 0.0,
+    "costs.impact_coefficient": 0.0,
 }
 
 
