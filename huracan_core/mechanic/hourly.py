@@ -135,9 +135,13 @@ def publish_hour(
     results: Sequence[Mapping[str, Mapping[str, Any]]],
     overrides: dict[str, Any] | None = None,
     *,
-    lease_wait_s: float = 900.0,
+    lease_wait_s: float | None = None,
 ) -> dict[str, Any]:
-    """Apply the promotion rule (promotion.py) under the publish lease; pointers, roster, database, trials."""
+    """Apply the promotion rule (promotion.py) under the publish lease; pointers, roster, database, trials.
+
+    The lease is waited for up to `lease_wait_s` seconds (default mechanic.lease_wait_seconds); a holder
+    still publishing some of the same coins after that raises LeaseBusyError and nothing is published.
+    """
     from huracan_core.archive.lease import publish_lease
     from huracan_core.archive.pointers import read_pointer, read_promotions
     from huracan_core.archive.prune import prune_challengers
@@ -153,6 +157,7 @@ def publish_hour(
     storage = Storage(config.general.archive)
     moment = hour_of(plan["as_of"])
     run_id = plan["run_id"]
+    wait_s = config.mechanic.lease_wait_seconds if lease_wait_s is None else lease_wait_s
     merged: dict[str, Mapping[str, Any]] = {}
     for batch in results:
         merged.update(batch)
@@ -162,7 +167,7 @@ def publish_hour(
     verdicts: dict[str, dict[str, Any]] = {}
     db = connect(config.general.database)
     try:
-        with publish_lease(storage, f"mechanic:{run_id}", list(plan["symbols"]), wait_s=lease_wait_s):
+        with publish_lease(storage, f"mechanic:{run_id}", list(plan["symbols"]), wait_s=wait_s):
             # A champion whose realised trades prove it wrong goes first; the cooldown then keeps its coin's
             # challenger from replacing the restored model within the same hour.
             rollbacks: dict[str, dict[str, Any]] = {}
