@@ -29,6 +29,9 @@ CONFIG_ENV = "HURACAN_CONFIG"
 # pool with engine.parallel_tasks slots, and a GPU worker listens on the queue.
 GPU_POOL = "gpu"
 GPU_QUEUE = "gpu"
+# The Mechanic's hourly challenger batches run in this pool (on the default queue); `make airflow` and docker
+# compose create it with engine.parallel_tasks slots, the share of the cores each batch is sized for.
+CPU_POOL = "cpu"
 
 # Variables that override a config key, and the dotted key each one sets.
 VARIABLE_OVERRIDES = {VARIABLE_ARCHIVE: "general.archive", VARIABLE_DATABASE: "general.database"}

@@ -73,12 +73,15 @@ def write_nightly_config(
     market: str = "regimes",
     lookback_days: int = 60,
     folds: int = 2,
+    retries: int = 1,
+    extra_yaml: str = "",
 ) -> Path:
     """A small synthetic-market config whose every trained model may become champion (gates wide open).
 
     Outputs (archive, database, logs, lake) all land under `folder`. Sized to train in seconds on a CPU.
     A model still needs out-of-sample trades to be champion: `market="planted_edge"` with 90 days and 3
     folds gives the gate earlier out-of-sample evidence to trade on (the demo market gives none).
+    `retries` is engine.retries (the DAG tasks' retries); `extra_yaml` is appended (further sections).
     """
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "config.yaml"
@@ -99,7 +102,7 @@ def write_nightly_config(
                 f"  lookback_days: {lookback_days}",
                 f"  coins_per_batch: {coins_per_batch}",
                 f"  parallel_tasks: {parallel_tasks}",
-                "  retries: 1",
+                f"  retries: {retries}",
                 "  timeout_minutes: 5",
                 f"  folds: {folds}",
                 "  device: cpu",
@@ -111,7 +114,54 @@ def write_nightly_config(
                 "    min_deflated_sharpe: 0",
                 "",
             ]
-        ),
+        )
+        + extra_yaml,
         encoding="utf-8",
     )
     return path
+
+
+def rerun_task(dag: Any, run: Any, task_id: str) -> Any:
+    """Clear one task of a finished run, as the UI's *Clear* on that task does, and run the run on in this
+    process the way dag.test() does (its loop, without dag.test()'s deleting and recreating the run).
+
+    The other tasks keep their state and XComs, so only the cleared task runs again. Returns the run.
+    """
+    import time
+
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import clear_task_instances
+    from airflow.sdk.definitions.dag import _run_task
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState, TaskInstanceState
+    from sqlalchemy import select
+
+    scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    scheduler_dag.on_success_callback = dag.on_success_callback
+    scheduler_dag.on_failure_callback = dag.on_failure_callback
+    with create_session() as session:
+        tis = [ti for ti in run.get_task_instances(session=session) if ti.task_id == task_id]
+        if not tis:
+            raise ValueError(f"run {run.run_id} has no task {task_id!r}")
+        clear_task_instances(tis, session, dag_run_state=DagRunState.RUNNING)
+        session.commit()
+        dr = session.scalars(
+            select(DagRun).where(DagRun.dag_id == run.dag_id, DagRun.run_id == run.run_id)
+        ).one()
+        dr.dag = scheduler_dag
+        while dr.state == DagRunState.RUNNING:
+            session.expire_all()
+            schedulable, _ = dr.update_state(session=session)
+            for ti in schedulable:
+                ti.try_number += 1
+                ti.state = TaskInstanceState.SCHEDULED
+            session.commit()
+            instances = dr.get_task_instances(session=session)
+            scheduled = [t for t in instances if t.state == TaskInstanceState.SCHEDULED]
+            if not scheduled:
+                time.sleep(0.2)
+            for ti in scheduled:
+                # A task's exception is logged and recorded as its state, as under dag.test().
+                _run_task(ti=ti, task=dag.task_dict[ti.task_id])
+        return dr

@@ -18,3 +18,9 @@ if str(DAGS) not in sys.path:
 def nightly_dag() -> Any:
     in_process_airflow()
     return load_dag("huracan_engine_nightly")
+
+
+@pytest.fixture(scope="session")
+def hourly_dag() -> Any:
+    in_process_airflow()
+    return load_dag("huracan_mechanic_hourly")

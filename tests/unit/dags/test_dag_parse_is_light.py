@@ -8,6 +8,6 @@ from benchmarks.bench_dag_parse import DAGS, parse_once
 def test_parsing_dags_takes_well_under_a_second_and_imports_no_torch_polars_or_ccxt() -> None:
     result = parse_once(DAGS)
     assert result["errors"] == {}
-    assert result["dags"] == ["huracan_engine_nightly"]
+    assert result["dags"] == ["huracan_engine_nightly", "huracan_mechanic_hourly"]
     assert result["heavy"] == []
     assert result["parse_s"] < 1.0
