@@ -247,6 +247,15 @@ def start() -> int:
     _airflow("db", "migrate", env=env)
     slots = _gpu_pool_slots(env)
     _airflow("pools", "set", "gpu", str(slots), "Huracan training batches (engine.parallel_tasks)", env=env)
+    # The Mechanic's hourly challenger batches: each is sized for a 1/engine.parallel_tasks share of the cores.
+    _airflow(
+        "pools",
+        "set",
+        "cpu",
+        str(slots),
+        "Huracan Mechanic challenger batches (engine.parallel_tasks)",
+        env=env,
+    )
 
     names = list(COMPONENTS)
     commands = {
@@ -287,13 +296,15 @@ def start() -> int:
         stop()
         raise
     print(f"Airflow is up: http://127.0.0.1:{port()}  (login {user} / {password})")
-    print(f"  executor {env['AIRFLOW__CORE__EXECUTOR']}, pool gpu = {slots} slots, logs in {run_dir()}")
+    print(
+        f"  executor {env['AIRFLOW__CORE__EXECUTOR']}, pools gpu and cpu = {slots} slots each, logs in {run_dir()}"
+    )
     print(f"  tasks read {env['HURACAN_CONFIG']}; stop with `make airflow-stop`")
     return 0
 
 
 def _gpu_pool_slots(env: dict[str, str]) -> int:
-    """engine.parallel_tasks of the config the tasks use: how many batches may train at once."""
+    """engine.parallel_tasks of the config the tasks use: how many batches may train (or challenge) at once."""
     code = "from huracan_core.config import load_config; print(load_config().engine.parallel_tasks)"
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=REPO, check=True, capture_output=True, text=True

@@ -70,6 +70,9 @@ class AirflowApi:
     def unpause(self, dag_id: str) -> None:
         self._call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
 
+    def pause(self, dag_id: str) -> None:
+        self._call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": True})
+
     def trigger(self, dag_id: str, logical_date: datetime) -> str:
         # Not retried: a second POST would ask for a second run.
         body = {"logical_date": logical_date.isoformat()}

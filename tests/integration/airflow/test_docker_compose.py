@@ -144,7 +144,11 @@ def test_the_bucket_is_created_at_start_and_the_worker_serves_the_gpu_queue(reso
     assert "mc mb --ignore-existing local/huracan" in " ".join(services["minio-init"]["command"])
     worker = services["airflow-worker"]["command"]
     assert "--queues" in worker and "default,gpu" in worker
-    assert "airflow pools set gpu" in " ".join(services["airflow-init"]["command"])
+    init = " ".join(services["airflow-init"]["command"])
+    assert "airflow pools set gpu" in init
+    # The Mechanic's challenger batches (dags/huracan_mechanic_hourly.py) run in the cpu pool.
+    assert "airflow pools set cpu" in init and "HURACAN_CPU_POOL_SLOTS" in init
+    assert services["airflow-init"]["environment"]["HURACAN_CPU_POOL_SLOTS"] == "2"
 
 
 def test_the_archive_is_on_minio_through_the_huracan_s3_connection(resolved: dict[str, Any]) -> None:

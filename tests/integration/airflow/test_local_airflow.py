@@ -1,5 +1,6 @@
 """A real Airflow, as `make airflow` starts it: trigger the nightly DAG through the REST API and check that
-the training batches ran at the same time, on LocalExecutor and on CeleryExecutor (Redis + one worker).
+the training batches ran at the same time, on LocalExecutor and on CeleryExecutor (Redis + one worker);
+then trigger the hourly Mechanic DAG for an hour of that day, standing on the night's shared encoder.
 
 Each test starts its own Airflow (own AIRFLOW_HOME, ports, metadata database and Redis database) on the
 machine's PostgreSQL and Redis, and stops exactly what it started, whatever the outcome.
@@ -7,6 +8,7 @@ machine's PostgreSQL and Redis, and stops exactly what it started, whatever the 
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -24,10 +26,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 SCRIPT = REPO / "scripts" / "airflow" / "local_airflow.py"
 DAG_ID = "huracan_engine_nightly"
+HOURLY_ID = "huracan_mechanic_hourly"
 # Redis database for the Celery broker of these tests (the default 0 stays the user's).
 REDIS_DB = 11
 START_TIMEOUT_S = 200
 RUN_TIMEOUT_S = 180
+HOURLY_TIMEOUT_S = 150
 
 
 def _free_port_block(count: int = 3) -> int:
@@ -108,9 +112,15 @@ def local_airflow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tu
     assert not [pid for pid in started_pids if _alive(pid)], "make airflow-stop left a component running"
 
 
-@pytest.mark.parametrize("local_airflow", ["LocalExecutor", "CeleryExecutor"], indirect=True)
-def test_nightly_dag_triggered_through_the_rest_api_trains_its_batches_in_parallel(
-    local_airflow: tuple[AirflowApi, Path],
+# The hourly DAG runs on one executor only (about 45 s more); its tasks use the default queue, which the
+# nightly's own tasks already exercise on the Celery worker.
+@pytest.mark.parametrize(
+    ("local_airflow", "hourly"),
+    [("LocalExecutor", True), ("CeleryExecutor", False)],
+    indirect=["local_airflow"],
+)
+def test_dags_triggered_through_the_rest_api_train_batches_in_parallel_and_build_challengers(
+    local_airflow: tuple[AirflowApi, Path], hourly: bool
 ) -> None:
     api, huracan = local_airflow
     api.wait_for_dag(DAG_ID, timeout_s=60)
@@ -131,3 +141,32 @@ def test_nightly_dag_triggered_through_the_rest_api_trains_its_batches_in_parall
     assert overlapping(mapped[0], mapped[1]), f"batches ran one after the other: {mapped}"
     assert (huracan / "archive" / "summaries" / "daily" / "2025-03-04.json").exists()
     assert api.run_ids(DAG_ID) == [run_id]
+
+    if hourly:
+        _hourly_run_succeeds(api, huracan)
+
+
+def _hourly_run_succeeds(api: AirflowApi, huracan: Path) -> None:
+    """The hourly Mechanic DAG, triggered for 05:00 of the night's day, builds its challengers and publishes."""
+    api.wait_for_dag(HOURLY_ID, timeout_s=60)
+    run_id = api.trigger(HOURLY_ID, datetime(2025, 3, 4, 5, 0, tzinfo=UTC))
+    api.unpause(HOURLY_ID)
+    try:
+        state = api.wait_for_run(HOURLY_ID, run_id, timeout_s=HOURLY_TIMEOUT_S)
+    finally:
+        # Switched on, the schedule would start a run for the next full hour of today's clock.
+        api.pause(HOURLY_ID)
+
+    instances = api.task_instances(HOURLY_ID, run_id)
+    states = {(ti["task_id"], ti["map_index"]): ti["state"] for ti in instances}
+    assert state == "success", f"run {run_id} ended {state}: {states}"
+    mapped = sorted(
+        (ti for ti in instances if ti["task_id"] == "challenge_batch"), key=lambda ti: ti["map_index"]
+    )
+    assert [ti["rendered_map_index"] for ti in mapped] == ["BTCUSDT", "ETHUSDT"]
+    assert {ti["pool"] for ti in mapped} == {"cpu"}
+    runs = huracan / "archive" / "mechanic" / "runs" / "20250304_050000Z"
+    assert json.loads((runs / "plan.json").read_text())["encoder_key"] == "encoders/20250304_020000Z"
+    assert json.loads((runs / "published.json").read_text())["challengers"] == ["BTCUSDT", "ETHUSDT"]
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        assert (huracan / "archive" / "challengers" / symbol / "20250304_050000Z" / "sha256.txt").exists()
