@@ -29,8 +29,9 @@ CONFIG_ENV = "HURACAN_CONFIG"
 # pool with engine.parallel_tasks slots, and a GPU worker listens on the queue.
 GPU_POOL = "gpu"
 GPU_QUEUE = "gpu"
-# The Mechanic's hourly challenger batches run in this pool (on the default queue); `make airflow` and docker
-# compose create it with engine.parallel_tasks slots, the share of the cores each batch is sized for.
+# The Mechanic's hourly challenger batches run in this pool (on the default queue); `make airflow` creates it
+# with engine.parallel_tasks slots (each batch takes that share of the cores), docker compose with
+# HURACAN_CPU_POOL_SLOTS.
 CPU_POOL = "cpu"
 
 # Variables that override a config key, and the dotted key each one sets.
