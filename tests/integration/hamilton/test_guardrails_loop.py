@@ -1,41 +1,39 @@
-"""The guardrails inside the loop: they refuse entries and increases, never exits, and say why."""
+"""The guardrails inside the loop: they refuse entries and increases, never exits, and say why.
+
+On SQLite with a local archive and on PostgreSQL with an S3 archive.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import polars as pl
 import pytest
 from typer.testing import CliRunner
 
 from huracan_core.cli import app
-from tests.stubs.hamilton_world import PARITY_ENV, WINDOW, copy_archive
+from tests.stubs.hamilton_world import PARITY_ENV, WINDOW, Backend, World
 
 pytestmark = pytest.mark.slow
 
 
-def _replay(tmp_path: Path, archive: Path, monkeypatch: pytest.MonkeyPatch, **settings: str) -> pl.DataFrame:
+def _replay(
+    world: World, monkeypatch: pytest.MonkeyPatch, window: tuple[str, str] = WINDOW, **settings: str
+) -> pl.DataFrame:
     for key, value in {**PARITY_ENV, **settings}.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("HURACAN__GENERAL__LOG_DIR", str(world.home / "logs"))
     result = CliRunner().invoke(
-        app, ["hamilton", "run", "--clock", "replay", "--from", WINDOW[0], "--to", WINDOW[1],
-              "--archive", str(archive), "--db", f"sqlite:///{tmp_path / 'h.db'}"],
+        app, ["hamilton", "run", "--clock", "replay", "--from", window[0], "--to", window[1],
+              "--archive", world.archive, "--db", world.db],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    files = sorted((archive / "live_logs/trades").glob("*.parquet"))
-    return pl.concat([pl.read_parquet(p) for p in files], how="diagonal").sort("entry_time")
+    return world.trades()
 
 
 def test_with_one_position_allowed_two_coins_never_hold_positions_at_once(
-    champion_archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    free = _replay(
-        tmp_path / "free", copy_archive(champion_archive, tmp_path / "free" / "archive"), monkeypatch
-    )
-    capped = _replay(
-        tmp_path / "capped", copy_archive(champion_archive, tmp_path / "capped" / "archive"), monkeypatch,
-        HURACAN__HAMILTON__MAX_OPEN_POSITIONS="1",
-    )  # fmt: skip
+    free = _replay(backend.world("free"), monkeypatch)
+    capped = _replay(backend.world("capped"), monkeypatch, HURACAN__HAMILTON__MAX_OPEN_POSITIONS="1")
 
     def overlaps(trades: pl.DataFrame) -> int:
         rows = trades.select("symbol", "entry_time", "exit_time").rows()
@@ -52,12 +50,9 @@ def test_with_one_position_allowed_two_coins_never_hold_positions_at_once(
 
 
 def test_after_the_daily_loss_cap_no_position_opens_until_the_next_utc_day(
-    champion_archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    trades = _replay(
-        tmp_path, copy_archive(champion_archive, tmp_path / "archive"), monkeypatch,
-        HURACAN__HAMILTON__DAILY_LOSS_CAP_PCT="0.05",
-    )  # fmt: skip
+    trades = _replay(backend.world(), monkeypatch, HURACAN__HAMILTON__DAILY_LOSS_CAP_PCT="0.05")
     day = (pl.col("entry_time") // 86_400_000).alias("day")
     losers = trades.filter(
         pl.col("net_pnl_pct") < -0.05 * 2
