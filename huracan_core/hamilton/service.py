@@ -368,9 +368,15 @@ class Hamilton:
             for c in self.coins.values()
             if c.book.position != 0 or (c.pending or {}).get("target", 0.0) != 0
         )
+        # The position the order would leave, as `_place` sizes it: a resize within the side scales the units
+        # held, so after a rise it is worth more than `target` times the allocation.
+        if position != 0 and (target > 0) == (position > 0):
+            notional_after = abs(coin.quantity * target / position) * price
+        else:
+            notional_after = abs(target) * self._allocation()
         reason = self.guard.check(
             symbol=coin.symbol, bar_ms=bar_ms, champion=coin.champion, opening=position == 0,
-            notional_after=abs(target) * self._allocation(), open_positions=open_positions,
+            notional_after=notional_after, open_positions=open_positions,
         )  # fmt: skip
         if reason is None:
             self._last_block.pop(coin.symbol, None)

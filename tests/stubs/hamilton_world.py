@@ -1,14 +1,20 @@
 """A small world for Hamilton's integration tests: an archive with champions trained by the real Engine on
-the planted-edge synthetic market, and the settings under which a replay must equal the backtest.
+the planted-edge synthetic market, the settings under which a replay must equal the backtest, and `World`
+(an archive and a journal database) made by a `Backend` (SQLite + a local folder, or PostgreSQL + S3).
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import polars as pl
+
+from huracan_core.archive import Storage
 from huracan_core.engine.run import run_engine
 from huracan_core.hamilton.live_feed import LiveClock
 from huracan_core.timeframe import timeframe_ms
@@ -33,6 +39,15 @@ PARITY_ENV = {
     "HURACAN__HAMILTON__DAILY_LOSS_CAP_PCT": "100",
     "HURACAN__HAMILTON__MAX_NOTIONAL_PER_COIN": "1000000000",
 }
+
+
+# On the live clock, champions started fresh at LIVE_START (its newest closed bar opens at 07:30) decide to
+# buy BTC at the close of the 09:00 bar and ETH at the close of the 09:15 bar, then resize both upwards
+# until 09:45 and hold them until about 12:00; nothing else happens before 19:00. Live-clock tests of a
+# few dozen bars use this morning.
+LIVE_START_MS = int(datetime(2026, 3, 1, 7, 45, tzinfo=UTC).timestamp() * 1000)
+BTC_DECIDED_MS = int(datetime(2026, 3, 1, 9, 0, tzinfo=UTC).timestamp() * 1000)
+ETH_DECIDED_MS = int(datetime(2026, 3, 1, 9, 15, tzinfo=UTC).timestamp() * 1000)
 
 
 def train_champions(root: Path) -> Path:
@@ -60,6 +75,49 @@ def train_champions(root: Path) -> Path:
 def copy_archive(archive: Path, to: Path) -> Path:
     shutil.copytree(archive, to)
     return to
+
+
+def upload_archive(archive: Path, url: str) -> str:
+    """Every file of a local archive written under `url` (an S3 prefix) through `Storage`; returns `url`."""
+    target = Storage(url)
+    for path in sorted(archive.rglob("*")):
+        if path.is_file():
+            target.write_bytes(path.relative_to(archive).as_posix(), path.read_bytes())
+    return url
+
+
+@dataclass(frozen=True)
+class World:
+    """One Hamilton installation: an archive holding the champions, and an empty journal database."""
+
+    archive: str  # a local folder or s3://bucket/prefix
+    db: str  # SQLAlchemy URL
+    home: Path  # a local folder for what is never remote (the log files)
+
+    @property
+    def storage(self) -> Storage:
+        return Storage(self.archive)
+
+    def trades(self) -> pl.DataFrame:
+        """The trade log (live_logs/trades/*.parquet) as one frame, read as a user would, through Storage."""
+        storage = self.storage
+        keys = sorted(k for k in storage.list("live_logs/trades") if k.endswith(".parquet"))
+        if not keys:
+            return pl.DataFrame()
+        return pl.concat([storage.read_parquet(k) for k in keys], how="diagonal").sort("entry_time", "symbol")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Makes `World`s on one backend; `world(name)` gives a fresh archive and database each call."""
+
+    name: str
+    _archive: Callable[[str], str]
+    _db: Callable[[str], str]
+    _home: Path
+
+    def world(self, name: str = "h") -> World:
+        return World(archive=self._archive(name), db=self._db(name), home=self._home / name)
 
 
 def settings(env: dict[str, str], **extra: Any) -> dict[str, str]:

@@ -1,7 +1,10 @@
 """Kill -9 at any moment and run the same command again: no trade lost, none duplicated.
 
-A replay is killed (SIGKILL, no chance to clean up) at 20 random moments and restarted each time; it must
-end with exactly the trades, trade log and equity of the same replay run without interruption.
+A replay is killed (SIGKILL, no chance to clean up) at random moments and restarted each time; it must end
+with exactly the trades, trade log and equity of the same replay run without interruption. On SQLite with a
+local archive it is killed 20 times over two weeks; on PostgreSQL with an S3 archive (moto on loopback,
+reached by the child processes through the AWS variables) 8 times over four days, each restart costing a
+Python start-up.
 """
 
 from __future__ import annotations
@@ -18,16 +21,17 @@ import polars as pl
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.stubs.hamilton_world import PARITY_ENV, WINDOW, copy_archive
+from tests.stubs.hamilton_world import PARITY_ENV, WINDOW, Backend, World, copy_archive
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[3]
-KILLS = 20
+KILLS = {"sqlite-local": 20, "postgres-s3": 8}
+WINDOWS = {"sqlite-local": WINDOW, "postgres-s3": (WINDOW[0], "2026-03-05T00:00")}
 
 
-def _command(archive: Path, db: str) -> list[str]:
-    start, end = WINDOW
+def _command(archive: Path | str, db: str, window: tuple[str, str] = WINDOW) -> list[str]:
+    start, end = window
     return [sys.executable, "-m", "hamilton_service", "--clock", "replay", "--mode", "paper", "--from", start,
             "--to", end, "--archive", str(archive), "--db", db]  # fmt: skip
 
@@ -39,30 +43,39 @@ def _env(tmp: Path) -> dict[str, str]:
     return env
 
 
+class _Journal:
+    """Reads the journal of the run under test while another process writes it (one engine per test)."""
+
+    def __init__(self, db: str) -> None:
+        self.engine = create_engine(db)
+
+    def committed_bar(self) -> int | None:
+        """The last committed bar (None before the first commit or while the database is created)."""
+        try:
+            with self.engine.connect() as conn:
+                return conn.execute(text("SELECT max(bar_ms) FROM hamilton_state")).scalar()
+        except Exception:  # the database or its table does not exist yet
+            return None
+
+    def committed_range(self) -> tuple[int, int]:
+        with self.engine.connect() as conn:
+            first, last = conn.execute(text("SELECT min(entry_time), max(exit_time) FROM live_trades")).one()
+        return int(first), int(last)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
 def _committed_bar(db: str) -> int | None:
-    """The journal's last committed bar (None before the first commit or while the file is created)."""
-    engine = create_engine(db)
+    journal = _Journal(db)
     try:
-        with engine.connect() as conn:
-            return conn.execute(text("SELECT max(bar_ms) FROM hamilton_state")).scalar()
-    except Exception:  # the database or its table does not exist yet
-        return None
+        return journal.committed_bar()
     finally:
-        engine.dispose()
+        journal.close()
 
 
-def _committed_range(db: str) -> tuple[int, int]:
-    engine = create_engine(db)
-    with engine.connect() as conn:
-        first, last = conn.execute(text("SELECT min(entry_time), max(exit_time) FROM live_trades")).one()
-    engine.dispose()
-    return int(first), int(last)
-
-
-def _results(archive: Path, db: str) -> tuple[pl.DataFrame, list[tuple], list[tuple]]:
-    logs = sorted((archive / "live_logs/trades").glob("*.parquet"))
-    log = pl.concat([pl.read_parquet(p) for p in logs], how="diagonal").sort("entry_time", "symbol")
-    engine = create_engine(db)
+def _results(world: World) -> tuple[pl.DataFrame, list[tuple], list[tuple]]:
+    engine = create_engine(world.db)
     with engine.connect() as conn:
         trades = conn.execute(text(
             "SELECT trade_id, symbol, side, size, entry_time, exit_time, entry_fill_price, exit_fill_price, "
@@ -71,34 +84,35 @@ def _results(archive: Path, db: str) -> tuple[pl.DataFrame, list[tuple], list[tu
             text("SELECT trade_day, equity, trades FROM daily_equity ORDER BY trade_day")
         ).all()
     engine.dispose()
-    return log, [tuple(r) for r in trades], [tuple(r) for r in equity]
+    return world.trades(), [tuple(r) for r in trades], [tuple(r) for r in equity]
 
 
-def test_a_replay_killed_twenty_times_ends_with_exactly_the_trades_of_one_that_never_stopped(
-    champion_archive: Path, tmp_path: Path
+def test_a_replay_killed_at_random_moments_ends_with_exactly_the_trades_of_one_that_never_stopped(
+    backend: Backend, tmp_path: Path
 ) -> None:
-    calm, crashed = tmp_path / "calm", tmp_path / "crashed"
-    calm_archive = copy_archive(champion_archive, calm / "archive")
-    crashed_archive = copy_archive(champion_archive, crashed / "archive")
-    calm_db, crashed_db = f"sqlite:///{calm / 'h.db'}", f"sqlite:///{crashed / 'h.db'}"
+    kills_wanted, window = KILLS[backend.name], WINDOWS[backend.name]
+    calm, crashed = backend.world("calm"), backend.world("crashed")
 
     done = subprocess.run(
-        _command(calm_archive, calm_db), env=_env(calm), cwd=ROOT, capture_output=True, text=True
-    )
+        _command(calm.archive, calm.db, window), env=_env(tmp_path / "calm"), cwd=ROOT, capture_output=True,
+        text=True,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
 
     # Kill points spread over the window: each run is killed once the journal has reached its target bar,
     # after a random extra moment (mid-bar, mid-commit, mid-file-write: wherever SIGKILL lands).
     rng = random.Random(20)
-    first, last_bar = _committed_range(calm_db)
-    targets = sorted(rng.randint(first, last_bar) for _ in range(KILLS))
+    reference, journal = _Journal(calm.db), _Journal(crashed.db)
+    first, last_bar = reference.committed_range()
+    reference.close()
+    targets = sorted(rng.randint(first, last_bar) for _ in range(kills_wanted))
     kills = 0
     for target in targets:
         process = subprocess.Popen(
-            _command(crashed_archive, crashed_db), env=_env(crashed), cwd=ROOT,
+            _command(crashed.archive, crashed.db, window), env=_env(tmp_path / "crashed"), cwd=ROOT,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        while process.poll() is None and (_committed_bar(crashed_db) or 0) < target:
+        while process.poll() is None and (journal.committed_bar() or 0) < target:
             time.sleep(0.005)
         time.sleep(rng.uniform(0.0, 0.03))
         if process.poll() is not None:
@@ -106,13 +120,14 @@ def test_a_replay_killed_twenty_times_ends_with_exactly_the_trades_of_one_that_n
         process.kill()
         process.wait()
         kills += 1
-    last = subprocess.run(_command(crashed_archive, crashed_db), env=_env(crashed), cwd=ROOT, capture_output=True,
-                          text=True)  # fmt: skip
+    journal.close()
+    last = subprocess.run(_command(crashed.archive, crashed.db, window), env=_env(tmp_path / "crashed"), cwd=ROOT,
+                          capture_output=True, text=True)  # fmt: skip
     assert last.returncode == 0, last.stderr[-3000:]
-    assert kills >= KILLS - 3, f"only {kills} kills landed before the replay finished"
+    assert kills >= kills_wanted - 3, f"only {kills} kills landed before the replay finished"
 
-    calm_log, calm_trades, calm_equity = _results(calm_archive, calm_db)
-    log, trades, equity = _results(crashed_archive, crashed_db)
+    calm_log, calm_trades, calm_equity = _results(calm)
+    log, trades, equity = _results(crashed)
     assert calm_log.height > 10
     assert log.equals(calm_log)
     assert trades == calm_trades

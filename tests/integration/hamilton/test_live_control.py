@@ -1,6 +1,7 @@
 """What changes under a running Hamilton takes effect at the next bar: a pointer moved to a bad bundle is
-refused (the old champion keeps trading, the refusal is announced), the symbols selector is obeyed (a coin
-that leaves it is closed at the next open), and the manual pause stops new entries but never exits.
+refused (the old champion keeps trading, the refusal is announced; on SQLite with a local archive and on
+PostgreSQL with an S3 archive), the symbols selector is obeyed (a coin that leaves it is closed at the next
+open), and the manual pause stops new entries but never exits.
 """
 
 from __future__ import annotations
@@ -22,7 +23,15 @@ from huracan_core.hamilton.run import HamiltonRequest, run_hamilton
 from huracan_core.hamilton.status import read_status
 from huracan_core.market.planted import PlantedEdgeSource
 from huracan_core.timeframe import DAY_MS, timeframe_ms
-from tests.stubs.hamilton_world import AS_OF, PARITY_ENV, SimulatedClock, copy_archive
+from tests.stubs.hamilton_world import (
+    AS_OF,
+    BTC_DECIDED_MS,
+    LIVE_START_MS,
+    PARITY_ENV,
+    Backend,
+    SimulatedClock,
+    copy_archive,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -30,14 +39,13 @@ TF = timeframe_ms("15m")
 START = int(AS_OF.timestamp() * 1000) + DAY_MS
 
 
-def _config(tmp: Path, archive: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+def _config(home: Path, archive: str, db: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     for key, value in PARITY_ENV.items():
         monkeypatch.setenv(key, value)
     return load_config(
         None,
-        overrides={"general.archive": str(archive), "general.database": f"sqlite:///{tmp / 'h.db'}",
-                   "general.log_dir": str(tmp / "logs")},
-    )  # fmt: skip
+        overrides={"general.archive": archive, "general.database": db, "general.log_dir": str(home / "logs")},
+    )
 
 
 def _trades(archive: Path) -> pl.DataFrame:
@@ -46,42 +54,40 @@ def _trades(archive: Path) -> pl.DataFrame:
 
 
 def test_a_pointer_moved_to_a_corrupt_bundle_is_refused_and_the_old_champion_trades_on(
-    champion_archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    backend: Backend, monkeypatch: pytest.MonkeyPatch, announced: list[logging.LogRecord]
 ) -> None:
-    archive = copy_archive(champion_archive, tmp_path / "archive")
-    storage = Storage(archive)
+    world = backend.world()
+    storage = world.storage
     good = read_pointer(storage, "BTCUSDT")
     bad_folder = paths.model_dir("BTCUSDT", "20260302_020000Z")
-    for name in ("model.bin", "config.json", "metrics.json", "costs.json", "sha256.txt"):
+    for name in ("config.json", "metrics.json", "costs.json", "sha256.txt"):
         storage.write_bytes(f"{bad_folder}/{name}", storage.read_bytes(f"{good['path']}/{name}"))
-    model = archive / bad_folder / "model.bin"
-    data = bytearray(model.read_bytes())
+    data = bytearray(storage.read_bytes(f"{good['path']}/model.bin"))
     data[len(data) // 2] ^= 0xFF  # one flipped byte: sha256.txt no longer matches
-    model.write_bytes(bytes(data))
+    storage.write_bytes(f"{bad_folder}/model.bin", bytes(data))
     moved = False
 
     def move_pointer(now_ms: int) -> None:
         nonlocal moved
-        if not moved and now_ms > START + 24 * TF:
+        if not moved and now_ms > LIVE_START_MS + 2 * TF:  # at 08:15, before the champion buys BTC at 09:15
             bad = {**good, "model_id": "20260302_020000Z", "path": bad_folder,
                    "promoted_at": datetime.now(UTC).isoformat(), "previous_model_id": good["model_id"]}  # fmt: skip
-            (archive / paths.champion_pointer("BTCUSDT")).write_text(json.dumps(bad))
+            storage.write_bytes(paths.champion_pointer("BTCUSDT"), json.dumps(bad).encode())
             moved = True
 
-    caplog.set_level(logging.INFO)
-    config = _config(tmp_path, archive, monkeypatch)
+    config = _config(world.home, world.archive, world.db, monkeypatch)
     summary = run_hamilton(
-        config, HamiltonRequest(mode="paper", clock="live", max_bars=96), source=PlantedEdgeSource(7),
-        clock=SimulatedClock(START, on_bar=move_pointer),
+        config, HamiltonRequest(mode="paper", clock="live", max_bars=12), source=PlantedEdgeSource(7),
+        clock=SimulatedClock(LIVE_START_MS, on_bar=move_pointer),
     )  # fmt: skip
-    assert moved and summary.bars == 96
+    assert moved and summary.bars == 12
     assert [e["model_id"] for e in summary.refused_champions] == ["20260302_020000Z"]
     assert "model.bin" in summary.refused_champions[0]["refused"]
-    assert "champion 20260302_020000Z refused" in caplog.text
+    assert any("champion 20260302_020000Z refused" in r.getMessage() for r in announced)
     status = read_status(storage)
     assert status is not None and status.champions["BTCUSDT"] == good["model_id"]  # the old one trades on
-    btc = _trades(archive).filter(pl.col("symbol") == "BTCUSDT")
-    assert btc.height == 0 or (btc["model_id"] == good["model_id"]).all()
+    btc = status.positions["BTCUSDT"]  # bought after the refusal, by the old champion
+    assert btc.entry_time == BTC_DECIDED_MS + TF and btc.model_id == good["model_id"]
 
 
 def test_the_selector_and_the_pause_take_effect_at_the_next_bar(
@@ -107,7 +113,7 @@ def test_the_selector_and_the_pause_take_effect_at_the_next_bar(
             write_pause(storage, PauseState(paused=True, updated_by="test", updated_at=now, reason="testing"))
             events["pause"] = now_ms // TF * TF - TF
 
-    config = _config(tmp_path, archive, monkeypatch)
+    config = _config(tmp_path, str(archive), f"sqlite:///{tmp_path / 'h.db'}", monkeypatch)
     run_hamilton(
         config, HamiltonRequest(mode="paper", clock="live", max_bars=4 * 96), source=PlantedEdgeSource(7),
         clock=SimulatedClock(START, on_bar=control),

@@ -1,6 +1,8 @@
 """Live mode against a local fake of Binance's spot order endpoints (a real ccxt.binance with fake keys):
-it refuses to trade while the exchange and the journal disagree, trades through real order endpoints when
-they agree, journals every order before sending it, resumes after a restart, and never logs a key.
+it refuses to trade while the exchange and the journal disagree (an order it does not know, a position
+changed by hand while it was stopped; on SQLite with a local archive and on PostgreSQL with an S3 archive),
+trades through real order endpoints when they agree, journals every order before sending it, resumes after
+a restart, and never logs a key.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from huracan_core.market.ccxt_source import CcxtSource
 from huracan_core.market.planted import PlantedEdgeSource
 from huracan_core.timeframe import DAY_MS, timeframe_ms
 from tests.stubs.exchange_account import API_KEY, API_SECRET, FAKE_MARKETS, FakeBinance, fake_binance
-from tests.stubs.hamilton_world import AS_OF, PARITY_ENV, copy_archive
+from tests.stubs.hamilton_world import AS_OF, BTC_DECIDED_MS, LIVE_START_MS, PARITY_ENV, Backend, copy_archive
 
 pytestmark = pytest.mark.slow
 
@@ -62,13 +64,13 @@ def account() -> Any:
         yield fake
 
 
-def _config(tmp: Path, archive: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+def _config(tmp: Path, archive: Path | str, monkeypatch: pytest.MonkeyPatch, db: str | None = None) -> Any:
     for key, value in PARITY_ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("HURACAN__HAMILTON__MAX_NOTIONAL_PER_COIN", "2000")
     return load_config(
         None,
-        overrides={"general.archive": str(archive), "general.database": f"sqlite:///{tmp / 'live.db'}",
+        overrides={"general.archive": str(archive), "general.database": db or f"sqlite:///{tmp / 'live.db'}",
                    "general.log_dir": str(tmp / "logs")},
     )  # fmt: skip
 
@@ -100,15 +102,34 @@ def test_live_mode_on_candles_that_are_not_the_exchanges_is_refused(
 
 
 def test_an_order_the_journal_does_not_know_stops_live_trading_before_anything_is_sent(
-    champion_archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, account: FakeBinance
+    backend: Backend, monkeypatch: pytest.MonkeyPatch, account: FakeBinance
 ) -> None:
-    config = _config(tmp_path, copy_archive(champion_archive, tmp_path / "archive"), monkeypatch)
+    world = backend.world()
+    config = _config(world.home, world.archive, monkeypatch, db=world.db)
     account.hold = True
     account.place_by_hand("BTCUSDT", "buy", 0.01, client_order_id="web_by_hand_1")
     before = len(account.creates())
     with pytest.raises(HuracanError, match="disagree") as refused:
         _live(config, account, ExchangeClock(account, START), 4)
     assert "web_by_hand_1" in str(refused.value)
+    assert len(account.creates()) == before  # fail closed: nothing was sent
+
+
+def test_a_position_sold_by_hand_while_hamilton_was_stopped_stops_the_restart_before_anything_is_sent(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch, account: FakeBinance
+) -> None:
+    world = backend.world()
+    config = _config(world.home, world.archive, monkeypatch, db=world.db)
+    clock = ExchangeClock(account, LIVE_START_MS)
+    first = _live(config, account, clock, 8)  # 07:30 .. 09:15: BTC bought at the 09:15 open
+    assert first.last_bar_ms == BTC_DECIDED_MS + TF
+    held = account.balances.get("BTC", 0.0)
+    assert held > 0, "nothing was bought: there is no position to disagree about"
+    account.place_by_hand("BTCUSDT", "sell", held, client_order_id="web_by_hand_2", hold=False)
+    before = len(account.creates())
+    with pytest.raises(HuracanError, match="disagree") as refused:
+        _live(config, account, clock, 4)
+    assert "BTCUSDT" in str(refused.value)
     assert len(account.creates()) == before  # fail closed: nothing was sent
 
 

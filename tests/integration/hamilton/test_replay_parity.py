@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from huracan_core.archive import Storage
 from huracan_core.cli import app
 from tests.stubs.candles import REAL_CANDLES_5M
-from tests.stubs.hamilton_world import PARITY_ENV, WINDOW, copy_archive
+from tests.stubs.hamilton_world import PARITY_ENV, WINDOW, copy_archive, upload_archive
 from tests.unit.db.databases import PG_HOST, PG_PORT
 
 pytestmark = pytest.mark.slow
@@ -35,13 +35,6 @@ EXACT = (
     "bars_held",
 )
 CLOSE = ("size", "max_size", "costs_bps", "gross_pnl_pct", "net_pnl_pct")  # float sums in another order
-
-
-def _upload(local: Path, storage_url: str) -> None:
-    target = Storage(storage_url)
-    for path in sorted(local.rglob("*")):
-        if path.is_file():
-            target.write_bytes(path.relative_to(local).as_posix(), path.read_bytes())
 
 
 def replay_and_backtest(
@@ -120,8 +113,7 @@ def test_the_same_parity_holds_on_postgresql_with_an_s3_archive(
     s3_bucket: Any,
     postgres_server: Any,
 ) -> None:
-    archive = s3_bucket.url("prod")
-    _upload(champion_archive, archive)
+    archive = upload_archive(champion_archive, s3_bucket.url("prod"))
     user, name = postgres_server
     db = f"postgresql+psycopg2://{user}@{PG_HOST}:{PG_PORT}/{name}"
     expected, got, _ = replay_and_backtest(tmp_path, archive, db, monkeypatch)

@@ -5,12 +5,13 @@ database huracan_test_<uuid8>, dropped afterwards; without a server the PostgreS
 
 Shared with other test folders (the Hamilton journal's tests) by import:
     from tests.unit.db.databases import db_url, migrated, postgres_server  # noqa: F401  (fixtures)
+`postgres_databases` makes several per test (two Hamilton runs of one replay window need two journals).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg2
@@ -56,6 +57,29 @@ def postgres_server() -> Iterator[tuple[str, str]]:
     finally:
         with admin.cursor() as cur:
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def postgres_databases() -> Iterator[Callable[[], str]]:
+    """A factory of fresh empty databases on the local server: each call returns a new one's URL; all are
+    dropped after the test."""
+    admin, user = _admin_connection()
+    names: list[str] = []
+
+    def new() -> str:
+        name = f"huracan_test_{uuid.uuid4().hex[:8]}"
+        with admin.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        names.append(name)
+        return f"postgresql+psycopg2://{user}@{PG_HOST}:{PG_PORT}/{name}"
+
+    try:
+        yield new
+    finally:
+        with admin.cursor() as cur:
+            for name in names:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
 
 
