@@ -2,8 +2,8 @@
 
 At bar s the trader first learns the outcomes that became known at s's open (a signal from bar t with
 horizon h is judged on open[t+1] -> open[t+1+h], known at bar s = t+1+h), then combines bar s's signals
-through the champion's regime gate and the meta combiner, calls `decide` on length-1 inputs and steps the
-shared hold rule. That is exactly what `run_combiner` + `decide` + `hold_until_horizon` do over a frame
+through the champion's regime gate and the meta combiner, calls `decide` on the bar's four numbers and
+steps the shared hold rule. That is exactly what `run_combiner` + `decide` + `hold_until_horizon` do over a frame
 (`huracan_core.engine.coin_model.replay`), which is why a replay trades what the backtest trades.
 
 Bars are counted in rows, not time, as the vectorised path counts them. The state is plain JSON.
