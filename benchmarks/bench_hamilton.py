@@ -22,6 +22,7 @@ and the loop's trade count must equal the backtest's. The machine's load average
 on two cores moves every figure, threaded torch most.
 
 Run: PYTHONPATH=. .venv/bin/python benchmarks/bench_hamilton.py [--coins 20 --days 60 --cycles 60 --profile]
+(`--replay-only` skips the live cycle.)
 Smaller: BENCH_HAMILTON_COINS, BENCH_HAMILTON_DAYS, BENCH_HAMILTON_CYCLES (defaults 20, 60, 60);
 BENCH_HAMILTON_PROFILE=1 adds a cProfile of the replay loop (five days) and of the live cycle (ten bars).
 """
@@ -680,8 +681,11 @@ def run(
     cycles: int | None = None,
     profile: bool | None = None,
     train_all: bool | None = None,
+    replay_only: bool = False,
 ) -> dict[str, Any]:
-    """Both measurements on a fresh world in a temporary folder; a JSON-able dict of the figures."""
+    """Both measurements on a fresh world in a temporary folder; a JSON-able dict of the figures.
+
+    `replay_only` leaves the live cycle out (a quick replay A/B; the live cycle takes minutes)."""
     coins = coins or int(os.environ.get("BENCH_HAMILTON_COINS", "20"))
     days = days or int(os.environ.get("BENCH_HAMILTON_DAYS", "60"))
     cycles = cycles or int(os.environ.get("BENCH_HAMILTON_CYCLES", "60"))
@@ -697,8 +701,9 @@ def run(
     with tempfile.TemporaryDirectory(prefix="bench_hamilton_") as tmp:
         config, how = build_world(Path(tmp), symbols, train_all=train_all)
         print(f"  champions: {how['champions']} (Engine: {how['engine_train_s']} s)")
-        live = live_cycle(config, symbols, cycles, profile)
-        _print_live(live)
+        live = None if replay_only else live_cycle(config, symbols, cycles, profile)
+        if live is not None:
+            _print_live(live)
         rep = replay(config, symbols, days, profile)
         _print_replay(rep)
     return {
@@ -746,8 +751,10 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=None)
     parser.add_argument("--profile", action="store_true", default=None)
     parser.add_argument("--train-all", action="store_true", default=None)
+    parser.add_argument("--replay-only", action="store_true", help="skip the live cycle")
     args = parser.parse_args()
-    print(json.dumps(run(args.coins, args.days, args.cycles, args.profile, args.train_all), indent=2))
+    figures = run(args.coins, args.days, args.cycles, args.profile, args.train_all, args.replay_only)
+    print(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

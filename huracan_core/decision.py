@@ -1,6 +1,8 @@
 """The one decision rule shared by the backtest and live trading (Hamilton): trade only a net edge.
 
-`decide` is vectorised; live calls it with length-1 inputs and gets exactly what the backtest would.
+`decide` is vectorised; live calls it with length-1 inputs and gets exactly what the backtest would (four
+plain numbers take a scalar fast path inside `decide`: numpy's per-call overhead on length-1 arrays was a
+quarter of Hamilton's replay loop; a unit test holds the two paths equal, NaN, infinities and ties included).
 - expected_net_edge_bps = |combined_edge_bps| - 2 * cost_bps (a round trip pays two per-side fills);
 - trade only when expected_net_edge_bps > edge_threshold_bps AND the full spread 2 * spread_bps
   (spread_bps is the half spread paid per fill) <= spread_threshold_bps;
@@ -11,6 +13,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -95,6 +98,82 @@ def _arr(values: Any) -> np.ndarray:
     return np.atleast_1d(np.asarray(values, dtype=np.float64))
 
 
+def nan_to_num(values: np.ndarray, nan: float = 0.0) -> np.ndarray:
+    """`np.nan_to_num(values, nan=nan)` without its cost when every value is already finite.
+
+    nan_to_num copies and builds three masks on every call, whatever the input; most inputs here are finite,
+    so one `isfinite` pass usually answers. Callers only read the result: it may be `values` itself.
+    (Shared with the meta combiner, whose one-bar `combine` called nan_to_num three times a bar.)
+    """
+    values = np.asarray(values)
+    if values.dtype.kind == "f" and np.isfinite(values).all():
+        return values
+    return np.nan_to_num(values, nan=nan)
+
+
+# Inputs `decide` takes its one-row fast path for: plain numbers (bool is left to the general path).
+_SCALARS = (float, int, np.floating, np.integer)
+_FLOAT_MAX = float(np.finfo(np.float64).max)
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, _SCALARS) and not isinstance(value, bool | np.bool_)
+
+
+def _nan_to_num_one(x: float, nan: float = 0.0) -> float:
+    """`np.nan_to_num` of one float: NaN -> `nan`, +-inf -> +-the largest float64."""
+    if x != x:
+        return nan
+    if x == math.inf:
+        return _FLOAT_MAX
+    if x == -math.inf:
+        return -_FLOAT_MAX
+    return x
+
+
+def _decide_one(edge: float, conf: float, cost: float, spread: float, settings: DecisionSettings) -> Decision:
+    """`decide` for one row of plain floats: the vectorised expressions below, term by term, in float64.
+
+    Python floats are IEEE doubles with numpy's rounding, so every value is bit for bit what the array path
+    gives (`test_decision` checks it over random and edge-case rows); only numpy's per-call overhead goes.
+    """
+    finite = math.isfinite
+    invalid = not (finite(cost) and finite(spread) and finite(conf)) or cost < 0 or spread < 0
+    no_signal = not finite(edge) or edge == 0
+    if invalid or not finite(edge):
+        net = math.nan
+    else:
+        net = abs(_nan_to_num_one(edge)) - 2.0 * _nan_to_num_one(cost)
+    wide = 2.0 * _nan_to_num_one(spread) > settings.spread_threshold_bps
+    below = not (_nan_to_num_one(net, nan=-math.inf) > settings.edge_threshold_bps)
+    # The same precedence as the array path: the most basic reason is reported.
+    if invalid:
+        reason = INVALID_INPUT
+    elif no_signal:
+        reason = NO_SIGNAL
+    elif wide:
+        reason = SPREAD_TOO_WIDE
+    elif below:
+        reason = BELOW_EDGE_THRESHOLD
+    else:
+        reason = TRADE
+    if reason == TRADE:
+        e = _nan_to_num_one(edge)
+        side = 1 if e > 0 else (-1 if e < 0 else 0)
+        c = min(max(_nan_to_num_one(conf), 0.0), 1.0)
+        size = settings.max_position * (settings.min_size + (1.0 - settings.min_size) * c)
+    else:
+        side, size = 0, 0.0
+    reasons = np.empty(1, dtype=object)
+    reasons[0] = reason
+    return Decision(
+        side=np.array([side], dtype=np.int8),
+        size=np.array([size], dtype=np.float64),
+        expected_net_edge_bps=np.array([net], dtype=np.float64),
+        reason=reasons,
+    )
+
+
 def decide(
     combined_edge_bps: Any,
     confidence: Any,
@@ -102,7 +181,14 @@ def decide(
     spread_bps: Any,
     settings: DecisionSettings,
 ) -> Decision:
-    """Side, size, expected net edge and reason per row (numbers broadcast against arrays)."""
+    """Side, size, expected net edge and reason per row (numbers broadcast against arrays).
+
+    Four plain numbers (Hamilton's one bar) take `_decide_one`, the same expressions without arrays.
+    """
+    if _scalar(combined_edge_bps) and _scalar(confidence) and _scalar(cost_bps) and _scalar(spread_bps):
+        return _decide_one(
+            float(combined_edge_bps), float(confidence), float(cost_bps), float(spread_bps), settings
+        )
     try:
         edge, conf, cost, spread = np.broadcast_arrays(
             _arr(combined_edge_bps), _arr(confidence), _arr(cost_bps), _arr(spread_bps)
@@ -115,11 +201,9 @@ def decide(
     n = edge.size
     invalid = ~(np.isfinite(cost) & np.isfinite(spread) & np.isfinite(conf)) | (cost < 0) | (spread < 0)
     no_signal = ~np.isfinite(edge) | (edge == 0)
-    net = np.where(
-        invalid | ~np.isfinite(edge), np.nan, np.abs(np.nan_to_num(edge)) - 2.0 * np.nan_to_num(cost)
-    )
-    wide = 2.0 * np.nan_to_num(spread) > settings.spread_threshold_bps
-    below = ~(np.nan_to_num(net, nan=-np.inf) > settings.edge_threshold_bps)
+    net = np.where(invalid | ~np.isfinite(edge), np.nan, np.abs(nan_to_num(edge)) - 2.0 * nan_to_num(cost))
+    wide = 2.0 * nan_to_num(spread) > settings.spread_threshold_bps
+    below = ~(nan_to_num(net, nan=-np.inf) > settings.edge_threshold_bps)
 
     reason = np.full(n, TRADE, dtype=object)
     # Later assignments win: the most basic reason is reported.
@@ -129,8 +213,8 @@ def decide(
     reason[invalid] = INVALID_INPUT
     trade = reason == TRADE
 
-    side = np.where(trade, np.sign(np.nan_to_num(edge)), 0).astype(np.int8)
-    c = np.clip(np.nan_to_num(conf), 0.0, 1.0)
+    side = np.where(trade, np.sign(nan_to_num(edge)), 0).astype(np.int8)
+    c = np.clip(nan_to_num(conf), 0.0, 1.0)
     size = np.where(trade, settings.max_position * (settings.min_size + (1.0 - settings.min_size) * c), 0.0)
     return Decision(side=side, size=size, expected_net_edge_bps=net, reason=reason)
 

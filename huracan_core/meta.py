@@ -16,14 +16,15 @@ walk-forward helper applies it then, exactly as live (Hamilton) does with `updat
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
+from huracan_core.decision import nan_to_num
 from huracan_core.exceptions import ConfigError, DataIntegrityError
 
 SIGNAL_COLUMNS = ("direction", "edge_bps", "confidence")
@@ -76,6 +77,11 @@ class GateTable:
     allowed: dict[str, dict[str, bool]]
     stats: dict[str, dict[str, dict[str, float]]]
     min_signals: int
+    # (engines, regime) -> `allowed_row`: a table is never changed once built, and the combiner asks for
+    # the same few rows every bar (23 `is_allowed` calls per bar were a visible part of Hamilton's loop).
+    _rows: dict[tuple[tuple[str, ...], str | None], np.ndarray] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def is_allowed(self, engine: str, regime: str | None) -> bool:
         """Unknown engines and regimes (no OOS evidence) are not allowed."""
@@ -83,12 +89,23 @@ class GateTable:
             return False
         return bool(self.allowed.get(engine, {}).get(str(regime), False))
 
+    def allowed_row(self, engines: tuple[str, ...], regime: str | None) -> np.ndarray:
+        """`is_allowed` of each engine in `regime`, as a read-only boolean array (computed once, then cached)."""
+        key = (engines, regime)
+        row = self._rows.get(key)
+        if row is None:
+            row = np.array([self.is_allowed(e, regime) for e in engines], dtype=bool)
+            row.flags.writeable = False
+            self._rows[key] = row
+        return row
+
     def allowed_matrix(self, engines: Sequence[str], regimes: np.ndarray) -> np.ndarray:
         """(bars, engines) boolean: engine e may vote at bar t in that bar's regime."""
         out = np.zeros((regimes.size, len(engines)), dtype=bool)
+        names = tuple(engines)
         for value in set(regimes.tolist()):
             rows = regimes == value
-            out[rows] = [self.is_allowed(e, value) for e in engines]
+            out[rows] = self.allowed_row(names, value)
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -169,6 +186,70 @@ class Outcome(NamedTuple):
     cost_bps: float
 
 
+class SignalRow(Mapping[str, Mapping[str, float]]):
+    """One bar's engine signals as three aligned float arrays, readable as the usual mapping
+    engine -> {"direction", "edge_bps", "confidence"}.
+
+    The combiner computes on arrays; a replay feed holds its signals as arrays too. Going through 23 small
+    dicts per bar and back (feed -> trader -> combiner) cost more than the combination itself, so
+    `MetaCombiner.combine` takes this row as it is and turns any other mapping into one (`from_mapping`).
+    Values are stored as `float(value or 0.0)` would give them (a missing value is 0.0, -0.0 is 0.0, NaN
+    stays NaN), so both inputs combine to the same numbers.
+    """
+
+    __slots__ = ("confidence", "direction", "edge_bps", "names")
+
+    def __init__(self, names: Sequence[str], direction: Any, edge_bps: Any, confidence: Any) -> None:
+        self.names = tuple(names)
+        k = len(self.names)
+        if len(set(self.names)) != k:
+            raise DataIntegrityError(f"signal row names engines more than once: {self.names}")
+        arrays = []
+        for column, values in zip(SIGNAL_COLUMNS, (direction, edge_bps, confidence), strict=True):
+            arr = np.asarray(values, dtype=np.float64)
+            if arr.shape != (k,):
+                raise DataIntegrityError(f"signal row {column} has shape {arr.shape}, expected ({k},)")
+            arrays.append(arr + 0.0)  # -0.0 -> 0.0, as `float(-0.0 or 0.0)`; also a private copy
+        self.direction, self.edge_bps, self.confidence = arrays
+
+    @classmethod
+    def of_clean_arrays(
+        cls, names: tuple[str, ...], direction: np.ndarray, edge_bps: np.ndarray, confidence: np.ndarray
+    ) -> SignalRow:
+        """A row over arrays that are already what `__init__` stores (1-D float64 of len(names), no -0.0,
+        names unique), taken as they are: the replay feed checks its signal matrices once, not every bar.
+        The arrays are only ever read."""
+        row = cls.__new__(cls)
+        row.names, row.direction, row.edge_bps, row.confidence = names, direction, edge_bps, confidence
+        return row
+
+    @classmethod
+    def from_mapping(cls, row: Mapping[str, Mapping[str, float]]) -> SignalRow:
+        """`row` itself when it is a SignalRow, else its values read as `combine` always read them."""
+        if isinstance(row, SignalRow):
+            return row
+        names = list(row)
+        columns = [[float(row[e].get(c) or 0.0) for e in names] for c in SIGNAL_COLUMNS]
+        return cls(names, *columns)
+
+    def __getitem__(self, name: str) -> dict[str, float]:
+        j = self.names.index(name)
+        return {
+            "direction": float(self.direction[j]),
+            "edge_bps": float(self.edge_bps[j]),
+            "confidence": float(self.confidence[j]),
+        }
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names
+
+
 class Combined(NamedTuple):
     edge_bps: float
     confidence: float
@@ -178,7 +259,7 @@ class Combined(NamedTuple):
 def raw_weights(accuracy: np.ndarray, edge: np.ndarray, settings: CombinerSettings) -> np.ndarray:
     """clip(f(accuracy_ema, edge_ema), w_min, w_max); f = 0 for a non-positive edge EMA."""
     f = np.where(edge > 0, (edge / settings.edge_scale_bps) * (accuracy / 0.5), 0.0)
-    return np.clip(f, settings.w_min, settings.w_max)
+    return f.clip(settings.w_min, settings.w_max)  # np.clip's own call: the wrapper costs more on one bar
 
 
 def combine_matrix(
@@ -196,8 +277,8 @@ def combine_matrix(
     where agreement = |sum w_i dir_i| (1 when all active votes agree), trust = min(1, sum of raw active
     weights / w_max).
     """
-    dirs = np.sign(np.nan_to_num(direction))
-    edges = np.nan_to_num(edge_bps)
+    dirs = np.sign(nan_to_num(direction))
+    edges = nan_to_num(edge_bps)
     active = allowed & (dirs != 0) & (np.sign(edges) == dirs)
     r = np.where(active, raw, 0.0)
     total = r.sum(axis=1)
@@ -205,9 +286,10 @@ def combine_matrix(
     w = r / safe[:, None]
     combined = (w * edges).sum(axis=1)
     agreement = np.abs((w * dirs).sum(axis=1))
-    conf = (w * np.clip(np.nan_to_num(confidence), 0.0, 1.0)).sum(axis=1)
+    # ndarray.clip is what np.clip calls, without its wrappers (which cost more than the clip on one bar).
+    conf = (w * nan_to_num(confidence).clip(0.0, 1.0)).sum(axis=1)
     trust = np.minimum(1.0, total / w_max)
-    return combined, np.clip(agreement * conf * trust, 0.0, 1.0), w
+    return combined, (agreement * conf * trust).clip(0.0, 1.0), w
 
 
 class MetaCombiner:
@@ -234,6 +316,8 @@ class MetaCombiner:
         self.edge = np.array(edge_bps if edge_bps is not None else [s.prior_edge_bps] * k, dtype=np.float64)
         self.counts = np.array(counts if counts is not None else [0] * k, dtype=np.int64)
         self._index = {e: i for i, e in enumerate(self.engines)}
+        # Engine names of a signal row -> their slots; a slot never moves once given, so this stays valid.
+        self._slot_rows: dict[tuple[str, ...], np.ndarray] = {}
 
     @classmethod
     def from_gate_table(cls, gate: GateTable, settings: CombinerSettings | None = None) -> MetaCombiner:
@@ -281,18 +365,25 @@ class MetaCombiner:
     ) -> Combined:
         """Combined edge (bps, signed), confidence (0-1) and normalised weights for one bar's signals.
 
-        `signals_row`: engine -> {"direction", "edge_bps", "confidence"}; engines the combiner has not
-        seen start from the priors (so they have no vote until they earn one, when w_min is 0).
+        `signals_row`: engine -> {"direction", "edge_bps", "confidence"} (a `SignalRow`, or any mapping);
+        engines the combiner has not seen start from the priors (so they have no vote until they earn one,
+        when w_min is 0). The arithmetic is `combine_matrix`'s, the backtest's, on a one-bar matrix.
         """
-        names = list(signals_row)
-        slots = [self._slot(e) for e in names]
-        d = np.array([[float(signals_row[e].get("direction") or 0.0) for e in names]])
-        ed = np.array([[float(signals_row[e].get("edge_bps") or 0.0) for e in names]])
-        c = np.array([[float(signals_row[e].get("confidence") or 0.0) for e in names]])
-        allowed = np.array([[True if gate is None else gate.is_allowed(e, regime) for e in names]])
+        row = SignalRow.from_mapping(signals_row)
+        names = row.names
+        slots = self._slot_rows.get(names)
+        if slots is None:
+            slots = self._slot_rows[names] = np.array([self._slot(e) for e in names], dtype=np.intp)
+        if gate is None:
+            allowed = np.ones((1, len(names)), dtype=bool)
+        else:
+            allowed = gate.allowed_row(names, regime)[None, :]
         raw = raw_weights(self.accuracy[slots], self.edge[slots], self.settings)[None, :]
-        combined, conf, w = combine_matrix(d, ed, c, raw, allowed, self.settings.w_max)
-        return Combined(float(combined[0]), float(conf[0]), {e: float(w[0, j]) for j, e in enumerate(names)})
+        combined, conf, w = combine_matrix(
+            row.direction[None, :], row.edge_bps[None, :], row.confidence[None, :], raw, allowed,
+            self.settings.w_max,
+        )  # fmt: skip
+        return Combined(float(combined[0]), float(conf[0]), dict(zip(names, w[0].tolist(), strict=True)))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -61,7 +61,11 @@ def upsert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], ke
     if not rows:
         return
     if conn.dialect.name in ("sqlite", "postgresql"):
-        stmt = native_insert(conn, table).values(list(rows))
+        columns = rows[0].keys()
+        same_columns = all(row.keys() == columns for row in rows)
+        # Rows naming the same columns go as executemany parameters of a statement without values, which
+        # is compiled once and cached (a multi-row VALUES statement is compiled on every call).
+        stmt = native_insert(conn, table) if same_columns else native_insert(conn, table).values(list(rows))
         changing = [name for name in rows[0] if name not in keys]
         if changing:
             stmt = stmt.on_conflict_do_update(
@@ -69,7 +73,10 @@ def upsert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], ke
             )
         else:
             stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
-        conn.execute(stmt)
+        if same_columns:
+            conn.execute(stmt, [dict(row) for row in rows])
+        else:
+            conn.execute(stmt)
         return
     # Any other dialect: delete + insert inside the caller's one transaction.
     for row in rows:
@@ -80,11 +87,20 @@ def upsert(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], ke
 def insert_missing(
     conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], keys: Sequence[str]
 ) -> None:
-    """Insert the rows whose key is not stored yet; rows already there are left exactly as they are."""
-    if rows:
-        conn.execute(
-            native_insert(conn, table).values(list(rows)).on_conflict_do_nothing(index_elements=keys)
-        )
+    """Insert the rows whose key is not stored yet; rows already there are left exactly as they are.
+
+    Rows that all name the same columns go as parameters of one statement without values (executemany),
+    which SQLAlchemy compiles once and caches; a multi-row VALUES statement is compiled anew on every call,
+    and Hamilton's journal inserts each order this way (compiling was most of a replay commit).
+    """
+    if not rows:
+        return
+    stmt = native_insert(conn, table).on_conflict_do_nothing(index_elements=keys)
+    columns = rows[0].keys()
+    if all(row.keys() == columns for row in rows):
+        conn.execute(stmt, [dict(row) for row in rows])
+    else:  # rows naming different columns: one VALUES list, each row's missing columns left to defaults
+        conn.execute(stmt.values(list(rows)))
 
 
 # --- input checks -------------------------------------------------------------------------------------

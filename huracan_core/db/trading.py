@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, select
+from sqlalchemy import Connection, and_, bindparam, delete, select
 
 from huracan_core.db import rows as valid
 from huracan_core.db.rows import Bind, insert_missing, native_insert, transaction, upsert
@@ -258,12 +258,28 @@ def save_fills(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     insert_missing(conn, fills, rows, ("run_key", "fill_id"))
 
 
+# One order by its key, and the statements that read or set it, built once with bound parameters: a replay
+# journals thousands of orders per commit, and building and cache-keying a fresh statement for each was
+# most of the commit's time. (Update parameters may not share a column's name, hence the prefixes.)
+_ONE_ORDER = (
+    orders.c.run_key == bindparam("key_run_key"),
+    orders.c.client_order_id == bindparam("key_client_order_id"),
+)
+_READ_PAYLOAD = select(*(orders.c[key] for key in ORDER_PAYLOAD_FIELDS)).where(*_ONE_ORDER)
+_SET_STATUS = (
+    orders.update()
+    .where(*_ONE_ORDER)
+    .values(status=bindparam("new_status"), reason=bindparam("new_reason"), updated_at=bindparam("new_at"))
+)
+_SET_STATUS_AND_EXCHANGE_ID = _SET_STATUS.values(exchange_order_id=bindparam("new_exchange_order_id"))
+
+
+def _order_key(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"key_run_key": row["run_key"], "key_client_order_id": row["client_order_id"]}
+
+
 def _same_payload(conn: Connection, row: Mapping[str, Any]) -> None:
-    stored = conn.execute(
-        select(*(orders.c[key] for key in ORDER_PAYLOAD_FIELDS)).where(
-            orders.c.run_key == row["run_key"], orders.c.client_order_id == row["client_order_id"]
-        )
-    ).one()
+    stored = conn.execute(_READ_PAYLOAD, _order_key(row)).one()
     differ = [key for key in ORDER_PAYLOAD_FIELDS if stored._mapping[key] != row[key]]
     if differ:
         detail = ", ".join(f"{key} {stored._mapping[key]!r} stored, {row[key]!r} given" for key in differ)
@@ -294,14 +310,12 @@ def save_orders(conn: Connection, rows: Sequence[Mapping[str, Any]], *, at: date
 
 def set_status(conn: Connection, row: Mapping[str, Any], *, at: datetime) -> None:
     """Set one stored order's status (and exchange order id, reason); an unknown order is an error."""
-    values: dict[str, Any] = {"status": row["status"], "reason": row.get("reason"), "updated_at": at}
+    params = {**_order_key(row), "new_status": row["status"], "new_reason": row.get("reason"), "new_at": at}
     if row.get("exchange_order_id") is not None:
-        values["exchange_order_id"] = row["exchange_order_id"]
-    result = conn.execute(
-        orders.update()
-        .where(orders.c.run_key == row["run_key"], orders.c.client_order_id == row["client_order_id"])
-        .values(**values)
-    )
+        params["new_exchange_order_id"] = row["exchange_order_id"]
+        result = conn.execute(_SET_STATUS_AND_EXCHANGE_ID, params)
+    else:  # an exchange order id once known is kept: the column is left out of the update
+        result = conn.execute(_SET_STATUS, params)
     if result.rowcount == 0:
         raise ValueError(
             f"order {row['client_order_id']} of run {row['run_key']} is not journaled; record its intent "

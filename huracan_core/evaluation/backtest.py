@@ -19,6 +19,7 @@ that trade's. A reversal splits the fill: |p[t-1]| units close the old trade, |p
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -87,10 +88,17 @@ def fill_costs(estimates: np.ndarray) -> np.ndarray:
     return out
 
 
+def _finite(weight: float) -> float:
+    """`float(np.nan_to_num(weight))`, without nan_to_num's array machinery for the (usual) finite weight:
+    mix_json reads every engine's weight of every trade, so that call was most of its time."""
+    value = float(weight)
+    return value if math.isfinite(value) else float(np.nan_to_num(weight))
+
+
 def mix_json(weights: Mapping[str, float], top_k: int | None) -> str:
     """JSON {engine: weight} of one decision's non-zero weights, largest |weight| first (ties keep the
     engines' order), 6 decimals: the trade log's `engine_mix`, in the backtest and in Hamilton alike."""
-    items = [(name, float(np.nan_to_num(w))) for name, w in weights.items()]
+    items = [(name, _finite(w)) for name, w in weights.items()]
     items = sorted((i for i in items if abs(i[1]) > 0), key=lambda i: -abs(i[1]))[: top_k or None]
     return json.dumps({name: round(w, 6) for name, w in items})
 

@@ -10,16 +10,18 @@ decision path downstream is the same for every feed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
 from huracan_core.alphas.registry import run_engines
+from huracan_core.exceptions import DataIntegrityError
 from huracan_core.hamilton.champions import Champion
 from huracan_core.hamilton.frames import ReplayFrames
 from huracan_core.hamilton.trader import BarInputs
+from huracan_core.meta import SignalRow
 
 log = logging.getLogger("huracan.hamilton")
 
@@ -39,7 +41,7 @@ class _Columns:
 
 @dataclass(frozen=True)
 class _Signals:
-    names: list[str]
+    names: tuple[str, ...]
     direction: np.ndarray  # [n, k]
     edge: np.ndarray
     confidence: np.ndarray
@@ -110,17 +112,11 @@ class ReplayFeed:
         if cols is None or bar_ms not in cols.index:
             return None
         i = cols.index[bar_ms]
-        signals: dict[str, dict[str, float]] = {}
+        signals: Mapping[str, Mapping[str, float]] = {}
         if champion is not None:
             sig = self._signals_of(symbol, champion)
-            signals = {
-                name: {
-                    "direction": float(sig.direction[i, j]),
-                    "edge_bps": float(sig.edge[i, j]),
-                    "confidence": float(sig.confidence[i, j]),
-                }
-                for j, name in enumerate(sig.names)
-            }
+            # The bar's row of each [n, k] array: no per-engine dicts (the combiner reads arrays).
+            signals = SignalRow.of_clean_arrays(sig.names, sig.direction[i], sig.edge[i], sig.confidence[i])
         return BarInputs(
             bar_ms=bar_ms,
             open=float(cols.open[i]),
@@ -146,12 +142,25 @@ class ReplayFeed:
                 )
             names = list(run.signals)
 
-            def stack(column: str) -> np.ndarray:
-                if not names:
-                    return np.zeros((len(self._columns[symbol].ts), 0))
-                return np.column_stack(
-                    [np.nan_to_num(run.signals[n][column].cast(pl.Float64).to_numpy()) for n in names]
-                )
+            if len(set(names)) != len(names):
+                raise DataIntegrityError(f"{symbol}: engines named twice in the signals: {names}")
 
-            self._signals[key] = _Signals(names, stack("direction"), stack("edge_bps"), stack("confidence"))
+            def stack(column: str) -> np.ndarray:
+                """[bars, engines], C order (a bar's row is contiguous), read-only; every value is finite
+                and -0.0 is 0.0 (`+ 0.0`), which is what `SignalRow` stores: rows are taken as they are."""
+                if not names:
+                    out = np.zeros((len(self._columns[symbol].ts), 0))
+                else:
+                    out = np.ascontiguousarray(
+                        np.column_stack(
+                            [np.nan_to_num(run.signals[n][column].cast(pl.Float64).to_numpy()) for n in names]
+                        )
+                        + 0.0
+                    )
+                out.flags.writeable = False
+                return out
+
+            self._signals[key] = _Signals(
+                tuple(names), stack("direction"), stack("edge_bps"), stack("confidence")
+            )
         return self._signals[key]

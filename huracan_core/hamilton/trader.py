@@ -2,8 +2,8 @@
 
 At bar s the trader first learns the outcomes that became known at s's open (a signal from bar t with
 horizon h is judged on open[t+1] -> open[t+1+h], known at bar s = t+1+h), then combines bar s's signals
-through the champion's regime gate and the meta combiner, calls `decide` on length-1 inputs and steps the
-shared hold rule. That is exactly what `run_combiner` + `decide` + `hold_until_horizon` do over a frame
+through the champion's regime gate and the meta combiner, calls `decide` on the bar's four numbers and
+steps the shared hold rule. That is exactly what `run_combiner` + `decide` + `hold_until_horizon` do over a frame
 (`huracan_core.engine.coin_model.replay`), which is why a replay trades what the backtest trades.
 
 Bars are counted in rows, not time, as the vectorised path counts them. The state is plain JSON.
@@ -20,7 +20,7 @@ import numpy as np
 
 from huracan_core.decision import DecisionSettings, HoldState, decide
 from huracan_core.exceptions import DataIntegrityError
-from huracan_core.meta import GateTable, MetaCombiner, Outcome
+from huracan_core.meta import GateTable, MetaCombiner, Outcome, SignalRow
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,8 @@ class BarInputs:
     spread_bps: float  # half spread, per side
     fee_bps: float
     slippage_bps: float
-    signals: Mapping[str, Mapping[str, float]]  # engine -> direction, edge_bps, confidence
+    # engine -> direction, edge_bps, confidence: a `SignalRow` (the replay feed's arrays) or any mapping
+    signals: Mapping[str, Mapping[str, float]]
 
 
 @dataclass(frozen=True)
@@ -79,11 +80,12 @@ class SymbolTrader:
     def on_bar(self, bar: BarInputs) -> BarDecision:
         """Learn what became known at this bar's open, then decide at its close."""
         self._learn(bar.open)
-        row = {name: dict(sig) for name, sig in bar.signals.items()}
+        row = SignalRow.from_mapping(bar.signals)  # the arrays the combiner reads, once
         combined = self.combiner.combine(row, bar.regime, self.gate)
         made = decide(combined.edge_bps, combined.confidence, bar.cost_bps, bar.spread_bps, self.decision)
         target = self.hold.step(int(made.side[0]), float(made.size[0]))
-        directions = {name: int(np.sign(sig.get("direction") or 0)) for name, sig in row.items()}
+        # int() of each sign, as before: a NaN direction is still an error here, never a silent 0.
+        directions = dict(zip(row.names, map(int, np.sign(row.direction).tolist()), strict=True))
         self._recent.append((float(bar.open), float(bar.cost_bps), directions))
         net = made.expected_net_edge_bps[0]
         return BarDecision(

@@ -23,9 +23,11 @@ from huracan_core.decision import (  # noqa: E402
     NO_SIGNAL,
     SPREAD_TOO_WIDE,
     TRADE,
+    Decision,
     DecisionSettings,
     decide,
     hold_until_horizon,
+    nan_to_num,
 )
 from huracan_core.evaluation.backtest import backtest  # noqa: E402
 from huracan_core.exceptions import DataIntegrityError  # noqa: E402
@@ -119,3 +121,88 @@ def test_held_decisions_enter_at_the_next_open_in_the_backtest() -> None:
 def test_mismatched_input_lengths_are_a_named_error() -> None:
     with pytest.raises(DataIntegrityError, match="mismatched shapes"):
         decide([1.0, 2.0], [0.5, 0.5, 0.5], 1.0, 1.0, S)
+
+
+# --- the one-row fast path -------------------------------------------------------------------------------
+# Values where the rule's branches meet: NaN, infinities, signed zeros, overflow of 2 * cost, the smallest
+# subnormal, and exact ties with the thresholds below (|edge| - 2 cost == 10, 2 * spread == 20).
+_SPECIAL = [
+    float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 1e308, -1e308, 5e-324, -5e-324, 1.0, -1.0,
+    30.0, -30.0, 10.0, 5.0, 20.0, 0.5,
+]  # fmt: skip
+_FAST_SETTINGS = [
+    S,
+    DecisionSettings(edge_threshold_bps=0.0, spread_threshold_bps=50.0, max_position=0.5, min_size=0.2),
+    DecisionSettings(edge_threshold_bps=20.0, spread_threshold_bps=1e-9, max_position=0.3, min_size=1.0),
+]
+
+
+def _bits(d: Decision) -> tuple:
+    """Everything a Decision holds, NaN-safe and with the sign of zero (bytes of each float array)."""
+    return (
+        d.side.dtype, d.side.tobytes(), d.size.dtype, d.size.tobytes(),
+        d.expected_net_edge_bps.dtype, d.expected_net_edge_bps.tobytes(), d.reason.dtype, d.reason.tolist(),
+    )  # fmt: skip
+
+
+def _value(rng: np.random.Generator) -> float:
+    draw = rng.random()
+    if draw < 0.35:
+        return float(rng.choice(_SPECIAL))
+    if draw < 0.45:
+        return float(rng.integers(-40, 41))  # whole numbers: ties with the thresholds
+    return float(rng.normal(0.0, 40.0))
+
+
+def test_the_one_row_fast_path_returns_exactly_what_the_array_path_returns() -> None:
+    rng = np.random.default_rng(11)
+    paths = 0
+    for _ in range(20_000):
+        edge, conf, cost, spread = (_value(rng) for _ in range(4))
+        if rng.random() < 0.5:  # mostly valid inputs, so TRADE and the thresholds are well covered
+            conf, cost, spread = abs(conf) % 1.5, abs(cost) % 12.0, abs(spread) % 12.0
+        settings = _FAST_SETTINGS[int(rng.integers(len(_FAST_SETTINGS)))]
+        with np.errstate(over="ignore"):  # 2 * 1e308: the array path warns, both give inf
+            array = decide(np.array([edge]), np.array([conf]), np.array([cost]), np.array([spread]), settings)
+        for scalars in (
+            (edge, conf, cost, spread),
+            (np.float64(edge), np.float64(conf), np.float64(cost), np.float64(spread)),
+        ):
+            one = decide(*scalars, settings)
+            assert _bits(one) == _bits(array), (edge, conf, cost, spread, settings)
+        paths += int(array.side[0] != 0)
+    assert paths > 2_000  # trades happened, not only refusals
+
+
+def test_whole_numbers_and_numpy_integers_take_the_fast_path_with_the_same_answer() -> None:
+    for edge, conf, cost, spread in [
+        (35, 1, 10, 2),
+        (0, 1, 5, 1),
+        (-50, 0, 1, 1),
+        (40, 1, -1, 1),
+        (30, 1, 5, 10),
+    ]:
+        array = decide(np.array([edge]), [conf], [cost], [spread], S)
+        assert _bits(decide(edge, conf, cost, spread, S)) == _bits(array)
+        assert _bits(decide(np.int64(edge), np.int32(conf), cost, spread, S)) == _bits(array)
+        assert _bits(decide(np.float32(edge), conf, np.float16(cost), spread, S)) == _bits(array)
+
+
+def test_nan_to_num_helper_equals_numpys_for_every_kind_of_input() -> None:
+    rng = np.random.default_rng(3)
+    special = np.array(_SPECIAL)
+    for _ in range(500):
+        shape = (int(rng.integers(0, 4)), int(rng.integers(1, 30)))
+        x = rng.normal(0, 100, shape)
+        if rng.random() < 0.6:
+            mask = rng.random(shape) < 0.2
+            x[mask] = rng.choice(special, int(mask.sum()))
+        if rng.random() < 0.3:
+            x = np.asfortranarray(x)
+        for nan in (0.0, -np.inf):
+            got, want = nan_to_num(x, nan=nan), np.nan_to_num(x, nan=nan)
+            assert got.dtype == want.dtype and got.shape == want.shape
+            assert got.tobytes() == want.tobytes()
+            assert (got is x) == bool(np.isfinite(x).all())  # a finite input is returned, not copied
+    for odd in (np.array([1, 2, 3]), np.array([True, False]), [1.0, float("nan")], np.float32([np.inf, 1.0])):
+        assert np.asarray(nan_to_num(odd)).tobytes() == np.nan_to_num(np.asarray(odd)).tobytes()

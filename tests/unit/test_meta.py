@@ -14,13 +14,17 @@ _ROOT = str(Path(__file__).resolve().parents[2])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+from huracan_core.exceptions import DataIntegrityError  # noqa: E402
 from huracan_core.meta import (  # noqa: E402
     CombinerSettings,
     GateTable,
     MetaCombiner,
     Outcome,
+    SignalRow,
+    combine_matrix,
     fit_gate_table,
     forward_moves_bps,
+    raw_weights,
     run_combiner,
 )
 from tests.stubs.signals import oracle_directions, random_directions, random_walk_opens, signal_frame  # noqa: E402
@@ -228,3 +232,164 @@ def test_combiner_walks_fifty_thousand_bars_of_twenty_one_engines_quickly() -> N
     start = time.perf_counter()
     run_combiner(engines, moves, H, cost_bps=2.0)
     assert time.perf_counter() - start < 2.0  # ~0.5 s on one core; slack for a busy CI runner
+
+
+# --- one bar: SignalRow, cached gate rows, and the combination's cheaper helpers ---------------------------
+_ODD = [float("nan"), float("inf"), -float("inf"), 0.0, -0.0, 1e308, -1e-300, 1.0, -1.0, 2.0, -2.0, 0.5]
+
+
+def _reference_combine_matrix(
+    direction: np.ndarray,
+    edge_bps: np.ndarray,
+    confidence: np.ndarray,
+    raw: np.ndarray,
+    allowed: np.ndarray,
+    w_max: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`combine_matrix` as it was written before its helpers were made cheaper (np.nan_to_num, np.clip)."""
+    dirs = np.sign(np.nan_to_num(direction))
+    edges = np.nan_to_num(edge_bps)
+    active = allowed & (dirs != 0) & (np.sign(edges) == dirs)
+    r = np.where(active, raw, 0.0)
+    total = r.sum(axis=1)
+    safe = np.where(total > 0, total, 1.0)
+    w = r / safe[:, None]
+    combined = (w * edges).sum(axis=1)
+    agreement = np.abs((w * dirs).sum(axis=1))
+    conf = (w * np.clip(np.nan_to_num(confidence), 0.0, 1.0)).sum(axis=1)
+    trust = np.minimum(1.0, total / w_max)
+    return combined, np.clip(agreement * conf * trust, 0.0, 1.0), w
+
+
+def _random_row(rng: np.random.Generator, names: list[str]) -> dict[str, dict[str, float | None]]:
+    """One bar's signals with abstentions (direction 0 or missing), NaN, infinities, signed zeros and ties."""
+    row: dict[str, dict[str, float | None]] = {}
+    for name in names:
+        if rng.random() < 0.15:
+            direction: float | None = None if rng.random() < 0.5 else 0.0
+        elif rng.random() < 0.1:
+            direction = float(rng.choice(_ODD))
+        else:
+            direction = float(rng.choice([-1.0, 1.0]))
+        edge = float(rng.choice(_ODD)) if rng.random() < 0.15 else float(rng.integers(-3, 4) * 5.0)
+        conf = (
+            float(rng.choice(_ODD)) if rng.random() < 0.15 else float(rng.choice([0.0, 0.25, 0.5, 1.0, 1.5]))
+        )
+        row[name] = {
+            "direction": direction,
+            "edge_bps": edge,
+            "confidence": None if rng.random() < 0.05 else conf,
+        }
+    return row
+
+
+def test_one_bar_combine_is_exactly_the_matrix_combination_whatever_the_row_type() -> None:
+    rng = np.random.default_rng(21)
+    names = [f"e{i}" for i in range(23)]
+    gate = GateTable(
+        allowed={e: {"TREND": i % 3 != 0, "RANGE": i % 2 == 0} for i, e in enumerate(names)},
+        stats={},
+        min_signals=1,
+    )
+    combiner = MetaCombiner(
+        names,
+        CombinerSettings(w_min=0.0, w_max=0.8),
+        accuracy=rng.uniform(0.3, 0.8, len(names)),
+        edge_bps=rng.choice([-5.0, 0.0, 4.0, 8.0, 25.0], len(names)),
+    )
+    for _ in range(3_000):
+        row = _random_row(rng, names)
+        regime = [None, "TREND", "RANGE", "PANIC"][int(rng.integers(4))]
+        picked = [n for n in names if rng.random() < 0.9]  # rows may name fewer engines, in another order
+        row = {n: row[n] for n in (picked if rng.random() < 0.5 else reversed(picked))}
+        use_gate = gate if rng.random() < 0.8 else None
+        with np.errstate(over="ignore", invalid="ignore"):
+            got = combiner.combine(row, regime, use_gate)
+            signal_row = SignalRow.from_mapping(row)
+            again = combiner.combine(signal_row, regime, use_gate)
+            cols = [
+                [float(row[e].get(c) or 0.0) for e in row] for c in ("direction", "edge_bps", "confidence")
+            ]
+            allowed = np.array([[use_gate is None or use_gate.is_allowed(e, regime) for e in row]])
+            raw = raw_weights(
+                combiner.accuracy[[combiner._index[e] for e in row]],
+                combiner.edge[[combiner._index[e] for e in row]],
+                combiner.settings,
+            )[None, :]
+            want = _reference_combine_matrix(*(np.array([c]) for c in cols), raw, allowed, 0.8)
+        assert (
+            np.array([got.edge_bps, got.confidence]).tobytes() == np.array([want[0][0], want[1][0]]).tobytes()
+        )
+        assert got.weights == dict(zip(row, want[2][0].tolist(), strict=True))
+        assert np.array(list(got.weights.values())).tobytes() == want[2][0].tobytes()
+        assert (again.edge_bps, again.confidence, again.weights) == (
+            got.edge_bps,
+            got.confidence,
+            got.weights,
+        )
+        assert list(signal_row) == list(row) and len(signal_row) == len(row)
+        for e in row:
+            read = signal_row[e]
+            for c in ("direction", "edge_bps", "confidence"):
+                stored = float(row[e].get(c) or 0.0)
+                assert read[c] == stored or (np.isnan(read[c]) and np.isnan(stored))
+
+
+def test_combine_matrix_over_many_bars_equals_its_reference_bit_for_bit() -> None:
+    rng = np.random.default_rng(5)
+    for order in ("C", "F"):
+        n, k = 4_000, 23
+        direction = np.asarray(rng.choice([-1.0, 0.0, 1.0, np.nan, -0.0], (n, k)), order=order)
+        edge = np.asarray(rng.choice([*_ODD, 3.0, -7.5, 12.0], (n, k)), order=order)
+        conf = np.asarray(rng.choice([*_ODD, 0.3, 0.9], (n, k)), order=order)
+        raw = np.asarray(rng.choice([0.0, 0.2, 0.5, 1.0], (n, k)), order=order)
+        allowed = np.asarray(rng.random((n, k)) < 0.8, order=order)
+        with np.errstate(over="ignore", invalid="ignore"):
+            got = combine_matrix(direction, edge, conf, raw, allowed, 1.0)
+            want = _reference_combine_matrix(direction, edge, conf, raw, allowed, 1.0)
+        for g, w in zip(got, want, strict=True):
+            assert g.tobytes() == w.tobytes()
+        finite = [np.nan_to_num(a) for a in (direction, edge, conf)]  # finite inputs: the helpers' fast path
+        got = combine_matrix(*finite, raw, allowed, 1.0)
+        want = _reference_combine_matrix(*finite, raw, allowed, 1.0)
+        for g, w in zip(got, want, strict=True):
+            assert g.tobytes() == w.tobytes()
+
+
+def test_raw_weights_clip_as_np_clip_does() -> None:
+    rng = np.random.default_rng(8)
+    settings = CombinerSettings(w_min=0.05, w_max=0.7)
+    acc = rng.choice([0.0, 0.5, 1.0, np.nan, -0.0, 0.73], 5_000)
+    edge = rng.choice([*_ODD, 3.5, 70.0, -12.0], 5_000)
+    with np.errstate(over="ignore", invalid="ignore"):
+        f = np.where(edge > 0, (edge / settings.edge_scale_bps) * (acc / 0.5), 0.0)
+        assert raw_weights(acc, edge, settings).tobytes() == np.clip(f, 0.05, 0.7).tobytes()
+
+
+def test_gate_rows_are_cached_read_only_and_equal_to_is_allowed() -> None:
+    gate = GateTable(
+        allowed={"a": {"TREND": True}, "b": {"TREND": False, "RANGE": True}}, stats={}, min_signals=1
+    )
+    for names in (("a", "b"), ("b", "a", "zzz"), ()):
+        for regime in ("TREND", "RANGE", None, "PANIC"):
+            row = gate.allowed_row(names, regime)
+            assert row.tolist() == [gate.is_allowed(e, regime) for e in names]
+            assert gate.allowed_row(names, regime) is row and not row.flags.writeable
+    regimes = np.array(["TREND", "RANGE", None, "TREND"], dtype=object)
+    assert gate.allowed_matrix(["a", "b"], regimes).tolist() == [
+        [gate.is_allowed(e, r) for e in ("a", "b")] for r in regimes
+    ]
+    assert gate == GateTable.from_dict(gate.to_dict())  # the cache is no part of the table
+
+
+def test_a_signal_row_refuses_what_a_mapping_could_not_hold() -> None:
+    with pytest.raises(DataIntegrityError, match="more than once"):
+        SignalRow(["a", "a"], [1.0, 1.0], [1.0, 1.0], [1.0, 1.0])
+    with pytest.raises(DataIntegrityError, match="shape"):
+        SignalRow(["a", "b"], [1.0], [1.0, 1.0], [1.0, 1.0])
+    row = SignalRow(["a"], [-0.0], [-0.0], [np.nan])
+    assert np.signbit(row.direction).tolist() == [False] and np.isnan(row.confidence[0])
+    assert "a" in row and "b" not in row
+    assert dict(SignalRow(["a"], [1.0], [5.0], [0.5])) == {
+        "a": {"direction": 1.0, "edge_bps": 5.0, "confidence": 0.5}
+    }

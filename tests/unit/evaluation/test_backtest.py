@@ -13,7 +13,7 @@ from hypothesis.extra.numpy import arrays
 
 from huracan_core.config import CostsConfig
 from huracan_core.costs import bar_costs
-from huracan_core.evaluation.backtest import backtest
+from huracan_core.evaluation.backtest import backtest, mix_json
 from huracan_core.exceptions import DataIntegrityError
 from tests.stubs.signals import candles_from_opens, random_walk_opens
 
@@ -185,3 +185,23 @@ def test_backtest_of_a_year_of_five_minute_bars_is_fast() -> None:
     r = backtest(c, target, 8.0)
     assert time.perf_counter() - start < 1.0
     assert r.trades.height > 10_000
+
+
+def test_mix_json_reads_weights_as_nan_to_num_would() -> None:
+    """mix_json skips np.nan_to_num for finite weights; the JSON must be what nan_to_num gave, every case."""
+
+    def reference(weights: dict, top_k: int | None) -> str:
+        items = [(name, float(np.nan_to_num(w))) for name, w in weights.items()]
+        items = sorted((i for i in items if abs(i[1]) > 0), key=lambda i: -abs(i[1]))[: top_k or None]
+        return json.dumps({name: round(w, 6) for name, w in items})
+
+    rng = np.random.default_rng(2)
+    odd = [np.nan, np.inf, -np.inf, 0.0, -0.0, 0.25, -0.25, np.float32(np.inf), np.float32(0.1), -1e-7]
+    plain = [0.1, 0.2, 0.3]
+    for _ in range(2_000):
+        weights = {
+            f"e{i}": odd[int(rng.integers(len(odd)))] if rng.random() < 0.3 else plain[int(rng.integers(3))]
+            for i in range(int(rng.integers(0, 12)))
+        }
+        for top_k in (None, 0, 3, 5):
+            assert mix_json(weights, top_k) == reference(weights, top_k)
