@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,12 +32,11 @@ from huracan_core.archive import Storage, paths
 from huracan_core.archive.pointers import append_promotion, read_pointer, write_pointer
 from huracan_core.config import PromotionGatesConfig
 from huracan_core.decision import DecisionSettings
-from huracan_core.engine.coin_model import engines_from_bundle, replay
-from huracan_core.evaluation.metrics import metrics_from_returns
+from huracan_core.engine.coin_model import replay_bundle
+from huracan_core.evaluation.metrics import compute_metrics, metrics_from_returns
 from huracan_core.evaluation.research import Evaluation, ResearchFrame
 from huracan_core.exceptions import BundleVerificationError, ConcurrentWriteError, CorruptFileError
-from huracan_core.meta import GateTable, MetaCombiner
-from huracan_core.models.bundle import load_bundle, verify_bundle
+from huracan_core.models.bundle import Bundle, load_bundle, verify_bundle
 from huracan_core.timeframe import bars_per_day, timeframe_ms
 
 log = logging.getLogger(__name__)
@@ -85,20 +85,17 @@ def compare_with_champion(
     The new model's side is its walk-forward OOS result on those bars; the champion's side is its stored
     model replayed unchanged on them. Both are after costs. Returns plain data for `promote`.
     """
-    pointer = read_pointer(storage, rf.symbol)
-    if pointer is None:
+    current = current_champion(storage, rf)
+    if current is None:
         return {"champion_model_id": None, "verdict": "no champion"}
-    champ_id = pointer["model_id"]
+    champ_id = current.model_id
     if champ_id == model_id:
         return {"champion_model_id": champ_id, "verdict": "same model (a re-run of this date)"}
     out: dict[str, Any] = {"champion_model_id": champ_id}
-    try:
-        bundle = load_bundle(storage, pointer["path"], expected_recipe_hash=rf.recipe.hash())
-    except (BundleVerificationError, CorruptFileError, FileNotFoundError) as exc:
-        return {**out, "verdict": "champion unusable", "reason": str(exc)}
-    champion_last = champion_last_bar(bundle.config)
-    # Both sides must be honest on every bar: after the champion's last OOS bar, inside our OOS range.
-    start = max(champion_last + timeframe_ms(rf.timeframe), ev.oos_start_ms)
+    if current.bundle is None:
+        return {**out, "verdict": "champion unusable", "reason": current.unusable}
+    champion_last = champion_last_bar(current.bundle.config)
+    start = comparison_start_ms(current.bundle, rf, ev)
     out.update(champion_last_bar_ms=champion_last, window_start_ms=start, window_end_ms=ev.oos_end_ms)
     if ev.oos_end_ms <= champion_last:
         return {**out, "bars": 0, "verdict": "not newer than the champion",
@@ -108,12 +105,8 @@ def compare_with_champion(
     if ours.height < needed:
         return {**out, "bars": ours.height, "bars_needed": needed, "verdict": INCONCLUSIVE,
                 "reason": f"{ours.height} bars after the champion's last bar < {needed}: the gates decide"}
-    engines, states = engines_from_bundle(bundle)
-    theirs = replay(
-        engines, states, GateTable.from_dict(bundle.config["gate_table"]),
-        MetaCombiner.from_dict(bundle.config["combiner"]), rf, start_ms=start,
-        hold_bars=int(bundle.config.get("horizon_bars", hold_bars)), decision=decision,
-    )
+    replayed, _ = replay_bundle(current.bundle, rf, start_ms=start, hold_bars=hold_bars, decision=decision)
+    theirs = compute_metrics(replayed.bars, replayed.trades, rf.timeframe)
     new = metrics_from_returns(ours["net"].to_numpy(), rf.timeframe)
     new_net, champ_net = new.get("net_pnl_pct"), theirs.get("net_pnl_pct")
     better = new_net is not None and (champ_net is None or new_net >= champ_net)
@@ -126,6 +119,33 @@ def compare_with_champion(
         "champion_trades": theirs.get("trades"),
         "verdict": "new model at least as good" if better else "champion better",
     }
+
+
+@dataclass(frozen=True)
+class CurrentChampion:
+    """The coin's champion as its pointer names it; `bundle` is None when it does not load (`unusable` says why)."""
+
+    model_id: str
+    bundle: Bundle | None
+    unusable: str | None = None
+
+
+def current_champion(storage: Storage, rf: ResearchFrame) -> CurrentChampion | None:
+    """The champion a new model (the Engine's or a Mechanic challenger) is compared with; None: no pointer."""
+    pointer = read_pointer(storage, rf.symbol)
+    if pointer is None:
+        return None
+    try:
+        bundle = load_bundle(storage, pointer["path"], expected_recipe_hash=rf.recipe.hash())
+    except (BundleVerificationError, CorruptFileError, FileNotFoundError) as exc:
+        return CurrentChampion(pointer["model_id"], None, str(exc))
+    return CurrentChampion(pointer["model_id"], bundle)
+
+
+def comparison_start_ms(bundle: Bundle, rf: ResearchFrame, ev: Evaluation) -> int:
+    """The first bar where both sides are honest: after the champion's last OOS bar (its gate table and
+    combiner were fitted up to it), inside the new model's OOS range."""
+    return max(champion_last_bar(bundle.config) + timeframe_ms(rf.timeframe), ev.oos_start_ms)
 
 
 def champion_last_bar(config: Mapping[str, Any]) -> int:

@@ -182,6 +182,20 @@ def replay(
     return metrics
 
 
+def replay_bundle(
+    bundle: Bundle, rf: ResearchFrame, *, start_ms: int, hold_bars: int, decision: DecisionSettings
+) -> tuple[BacktestResult, dict[str, str]]:
+    """A stored model replayed unchanged from `start_ms`: its engines and states, gate table and shipped
+    combiner state, and its own horizon (`hold_bars` only for a bundle that does not record one). The
+    Engine's and the Mechanic's comparisons with a champion both call this, so they judge it the same way."""
+    engines, states = engines_from_bundle(bundle)
+    return replay_backtest(
+        engines, states, GateTable.from_dict(bundle.config["gate_table"]),
+        MetaCombiner.from_dict(bundle.config["combiner"]), rf, start_ms=start_ms,
+        hold_bars=int(bundle.config.get("horizon_bars", hold_bars)), decision=decision,
+    )  # fmt: skip
+
+
 def replay_backtest(
     engines: Sequence[AlphaEngine],
     states: Mapping[str, Mapping[str, Any]],

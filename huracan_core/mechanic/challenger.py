@@ -24,19 +24,15 @@ import numpy as np
 import polars as pl
 
 from huracan_core.archive import Storage, paths
-from huracan_core.archive.pointers import read_pointer
 from huracan_core.config import HuracanConfig
 from huracan_core.decision import DecisionSettings
-from huracan_core.engine.champion import champion_last_bar
-from huracan_core.engine.coin_model import engines_from_bundle, replay_backtest
+from huracan_core.engine.champion import comparison_start_ms, current_champion
+from huracan_core.engine.coin_model import replay_bundle
 from huracan_core.engine.train import evaluate_coin, save_coin
 from huracan_core.evaluation.metrics import sharpe_significance
 from huracan_core.evaluation.research import Evaluation, ResearchFrame
-from huracan_core.exceptions import BundleVerificationError, CorruptFileError
 from huracan_core.mechanic.paired import PairedSettings, paired_test
-from huracan_core.meta import GateTable, MetaCombiner
-from huracan_core.models.bundle import load_bundle
-from huracan_core.timeframe import bars_per_day, timeframe_ms
+from huracan_core.timeframe import bars_per_day
 
 log = logging.getLogger("huracan.mechanic")
 
@@ -58,28 +54,20 @@ def champion_side(
     """The champion's per-bar net returns on the bars after its last out-of-sample bar (inside the
     challenger's OOS range), replayed unchanged; or flat on the challenger's whole OOS range when the
     coin has no champion. Plain data plus the aligned arrays."""
-    pointer = read_pointer(storage, rf.symbol)
-    if pointer is None:
+    current = current_champion(storage, rf)
+    if current is None:
         n = ev.bars.height
         return {"champion_model_id": None, "window_start_ms": ev.oos_start_ms, "against": "flat (no champion)",
                 "net": np.zeros(n), "trades": 0, "timestamps": ev.bars["timestamp"].to_numpy()}  # fmt: skip
-    champ_id = pointer["model_id"]
-    try:
-        bundle = load_bundle(storage, pointer["path"], expected_recipe_hash=rf.recipe.hash())
-    except (BundleVerificationError, CorruptFileError, FileNotFoundError) as exc:
-        return {"champion_model_id": champ_id, "unusable": str(exc)}
-    start = max(champion_last_bar(bundle.config) + timeframe_ms(rf.timeframe), ev.oos_start_ms)
-    base = {"champion_model_id": champ_id, "window_start_ms": start, "against": f"champion {champ_id}"}
+    if current.bundle is None:
+        return {"champion_model_id": current.model_id, "unusable": current.unusable}
+    start = comparison_start_ms(current.bundle, rf, ev)
+    base = {"champion_model_id": current.model_id, "window_start_ms": start, "against": f"champion {current.model_id}"}
     ours = ev.bars.filter(pl.col("timestamp") >= start)
     if ours.height < 2:
         return {**base, "net": np.zeros(0), "trades": 0, "timestamps": np.zeros(0, dtype=np.int64)}
-    engines, states = engines_from_bundle(bundle)
-    theirs, _ = replay_backtest(
-        engines, states, GateTable.from_dict(bundle.config["gate_table"]),
-        MetaCombiner.from_dict(bundle.config["combiner"]), rf, start_ms=start,
-        hold_bars=int(bundle.config.get("horizon_bars", config.engine.hold_bars)),
-        decision=DecisionSettings.from_config(config),
-    )  # fmt: skip
+    theirs, _ = replay_bundle(current.bundle, rf, start_ms=start, hold_bars=config.engine.hold_bars,
+                              decision=DecisionSettings.from_config(config))  # fmt: skip
     joined = ours.select("timestamp", "net").join(
         theirs.bars.select("timestamp", pl.col("net").alias("champion_net")), on="timestamp", how="inner"
     )

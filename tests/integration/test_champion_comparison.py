@@ -85,13 +85,13 @@ def test_a_champion_whose_edge_vanished_is_replaced_by_a_challenger_that_sees_th
     world: dict[str, Any], old_champion: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     replay_starts: list[int] = []
-    original = champion_module.replay
+    original = champion_module.replay_bundle
 
-    def spy(*args: Any, start_ms: int, **kwargs: Any) -> dict[str, Any]:
+    def spy(*args: Any, start_ms: int, **kwargs: Any) -> Any:
         replay_starts.append(start_ms)
         return original(*args, start_ms=start_ms, **kwargs)
 
-    monkeypatch.setattr(champion_module, "replay", spy)
+    monkeypatch.setattr(champion_module, "replay_bundle", spy)
     later = SWITCH + timedelta(days=90)  # the challenger's whole lookback is the new market
     result = train_as_of(world, later)
     comparison = result["comparison"]
