@@ -224,6 +224,9 @@ class MechanicConfig(_Section):
     # rollback_max_psr (it is losing money with that confidence).
     rollback_min_trades: int = Field(default=20, ge=2)
     rollback_max_psr: float = Field(default=0.05, gt=0, lt=0.5)
+    # ... or when, since its promotion, it lost money (its trades that exited that UTC day, net of costs) on
+    # this many days on which Hamilton's daily loss cap stopped new entries; 0 turns this trigger off.
+    rollback_loss_cap_days: int = Field(default=3, ge=0)
     # Seconds the publish step waits for the publish lease while the nightly Engine is publishing the same
     # coins; then it fails with LeaseBusyError (and Airflow retries the task).
     lease_wait_seconds: float = Field(default=900.0, ge=0)

@@ -236,11 +236,27 @@ def finish_run(
 
 
 def equity_row(
-    *, run_key: str, mode: str, trade_day: date, equity: float, pnl_pct: float, trades: int
+    *,
+    run_key: str,
+    mode: str,
+    trade_day: date,
+    equity: float,
+    pnl_pct: float,
+    trades: int,
+    loss_cap_hit_ms: int | None = None,
 ) -> dict[str, Any]:
-    """One daily_equity row, checked: a UTC day, finite numbers, a known mode."""
+    """One daily_equity row, checked: a UTC day, finite numbers, a known mode, a loss-cap time inside the day."""
     valid.day("trade_day", trade_day)
+    if loss_cap_hit_ms is not None:
+        start = int(datetime(trade_day.year, trade_day.month, trade_day.day, tzinfo=UTC).timestamp() * 1000)
+        if isinstance(loss_cap_hit_ms, bool) or not isinstance(loss_cap_hit_ms, int) or not (
+            start <= loss_cap_hit_ms < start + 86_400_000
+        ):
+            raise ValueError(
+                f"loss_cap_hit_ms on {trade_day} must be epoch milliseconds inside that UTC day, got {loss_cap_hit_ms!r}"
+            )
     return {
+        "loss_cap_hit_ms": loss_cap_hit_ms,
         "run_key": valid.name("run_key", run_key, max_length=128),
         "trade_day": trade_day,
         "mode": valid.one_of("mode", mode, TRADE_MODES),
@@ -259,6 +275,7 @@ def record_daily_equity(
     pnl_pct: float,
     trades: int,
     run_key: str | None = None,
+    loss_cap_hit_ms: int | None = None,
 ) -> None:
     """Insert or replace the end-of-day equity of one run on one UTC day.
 
@@ -271,6 +288,7 @@ def record_daily_equity(
         equity=equity,
         pnl_pct=pnl_pct,
         trades=trades,
+        loss_cap_hit_ms=loss_cap_hit_ms,
     )
     with transaction(bind) as conn:
         upsert(conn, daily_equity, [row], ("run_key", "trade_day"))

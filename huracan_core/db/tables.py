@@ -190,6 +190,8 @@ daily_equity = Table(
     Column("equity", Float(), nullable=False),
     Column("pnl_pct", Float(), nullable=False),
     Column("trades", Integer(), nullable=False),
+    # Epoch ms when the daily loss cap stopped new entries that day (Hamilton's guardrail); NULL: not hit
+    Column("loss_cap_hit_ms", BigInteger(), nullable=True),
     PrimaryKeyConstraint("run_key", "trade_day"),
     _one_of("mode", TRADE_MODES, "mode"),
 )

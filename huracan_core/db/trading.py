@@ -444,3 +444,28 @@ def realised_trades(
     )
     with transaction(bind) as conn:
         return [dict(row._mapping) for row in conn.execute(stmt)]
+
+
+def loss_cap_days(
+    bind: Bind, *, hit_after_ms: int, hit_until_ms: int, modes: Sequence[str] = ("paper", "live")
+) -> dict[date, int]:
+    """UTC days on which Hamilton's daily loss cap stopped new entries, with when (the earliest run's time),
+    for runs of the given modes, hit in (hit_after_ms, hit_until_ms]."""
+    for mode in modes:
+        valid.one_of("mode", mode, TRADE_MODES)
+    c = daily_equity.c
+    stmt = (
+        select(c.trade_day, c.loss_cap_hit_ms)
+        .where(
+            c.mode.in_(list(modes)),
+            c.loss_cap_hit_ms.is_not(None),
+            c.loss_cap_hit_ms > valid.epoch_ms("hit_after_ms", hit_after_ms),
+            c.loss_cap_hit_ms <= valid.epoch_ms("hit_until_ms", hit_until_ms),
+        )
+        .order_by(c.trade_day, c.loss_cap_hit_ms)
+    )
+    days: dict[date, int] = {}
+    with transaction(bind) as conn:
+        for row in conn.execute(stmt):
+            days.setdefault(row.trade_day, int(row.loss_cap_hit_ms))
+    return days

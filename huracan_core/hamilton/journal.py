@@ -31,6 +31,7 @@ from huracan_core.hamilton.orders import Fill, OrderIntent
 log = logging.getLogger("huracan.hamilton")
 
 EQUITY_FIELDS = ("trade_day", "equity", "pnl_pct", "trades")
+EQUITY_OPTIONAL = ("loss_cap_hit_ms",)  # when the daily loss cap stopped entries that day, if it did
 # OrderIntent fields the orders table does not keep: an intent's dict can be passed as an order row.
 _INTENT_ONLY = frozenset(f.name for f in fields(OrderIntent)) - {
     "client_order_id",
@@ -141,7 +142,7 @@ class Journal:
         replaced by trade_id), `fills` are inserted once (a fill already stored is ignored), `orders` set
         statuses (a row with symbol, side, quantity, bar_ms, model_id and leg also creates its order; an
         OrderIntent's dict plus "status" will do), `equity` replaces the day's row
-        ({"trade_day": date, "equity", "pnl_pct", "trades"}). The same bar again is accepted (a resumed run
+        ({"trade_day": date, "equity", "pnl_pct", "trades"}, optionally "loss_cap_hit_ms"). The same bar again is accepted (a resumed run
         redoing it); an older bar is refused with ValueError. When the database is unreachable this does
         not raise: the commit waits in memory (see `pending_commits`, `last_error`).
         """
@@ -283,10 +284,10 @@ class Journal:
         )
         equity_fields = None
         if equity is not None:
-            if set(equity) != set(EQUITY_FIELDS):
+            if set(equity) - set(EQUITY_OPTIONAL) != set(EQUITY_FIELDS):
                 raise ValueError(
                     f"equity of bar {bar} has fields {', '.join(sorted(equity))}; expected exactly "
-                    f"{', '.join(EQUITY_FIELDS)}"
+                    f"{', '.join(EQUITY_FIELDS)} (and optionally {', '.join(EQUITY_OPTIONAL)})"
                 )
             equity_fields = equity_row(run_key=self.run_key, mode=self.mode, **equity)
         return _BarCommit(

@@ -33,7 +33,7 @@ from huracan_core.hamilton.orders import Fill, OrderIntent, Rejection, client_or
 from huracan_core.hamilton.trade_book import TradeBook
 from huracan_core.hamilton.trade_log import exit_day, to_journal, write_day
 from huracan_core.hamilton.trader import BarDecision, BarInputs, SymbolTrader
-from huracan_core.timeframe import timeframe_ms
+from huracan_core.timeframe import DAY_MS, timeframe_ms
 
 log = logging.getLogger("huracan.hamilton")
 
@@ -160,6 +160,7 @@ class Hamilton:
         self.guard = guard
         self.max_notional = max_notional_per_coin
         self.commit_every = max(1, int(commit_every))
+        self._loss_cap_hits: dict[str, int] = {}  # UTC day (ISO) -> epoch ms the daily loss cap was hit
         self.close_at_end = close_at_end
         self.coins = {s: CoinState(s, TradeBook(s)) for s in self.symbols}
         # Live: which coins to trade, asked once per bar (the symbols selector); a coin that leaves the
@@ -217,8 +218,15 @@ class Hamilton:
         saved = self.journal.load()
         after = self.restore(saved) if saved else None
         since_commit = 0
-        bar_ms = None
+        bar_ms: int | None = None
+        last_ms: int | None = None
         for bar_ms in self.feed.bars(after):
+            if since_commit and last_ms is not None and bar_ms // DAY_MS != last_ms // DAY_MS:
+                # A UTC day ended: commit at its last bar, so the day's equity row (and its loss-cap time)
+                # is the end of that day's, whatever `commit_every` is.
+                self._commit(last_ms)
+                since_commit = 0
+            last_ms = bar_ms
             if self.select is not None:
                 self._reselect(bar_ms)
             self._bar_ms = bar_ms
@@ -227,6 +235,7 @@ class Hamilton:
             self.summary.bars += 1
             if self.guard is not None:
                 self.guard.on_equity(bar_ms=bar_ms, equity=self.equity())
+                self._note_loss_cap()
             since_commit += 1
             if since_commit >= self.commit_every or self.should_stop():
                 self._commit(bar_ms)
@@ -523,6 +532,19 @@ class Hamilton:
         snap = self.snapshot()
         return {"quote": snap.quote, "positions": dict(snap.positions)}
 
+    def _note_loss_cap(self) -> None:
+        """Remember when the daily loss cap stopped entries, by its UTC day, until that day's equity row is
+        committed: a replay commits at a day's last bar, whose close already starts the next guardrail day."""
+        state = getattr(self.guard, "state", None)
+        if state is not None and state.loss_cap_hit and state.day and state.loss_cap_hit_at_ms is not None:
+            self._loss_cap_hits.setdefault(state.day, int(state.loss_cap_hit_at_ms))
+
+    def _loss_cap_hit_ms(self, day: date) -> int | None:
+        """When the daily loss cap stopped new entries on `day` (the Mechanic's rollback counts such days)."""
+        for seen in [d for d in self._loss_cap_hits if d < day.isoformat()]:
+            del self._loss_cap_hits[seen]  # earlier days' rows are written; nothing will ask again
+        return self._loss_cap_hits.get(day.isoformat())
+
     def _commit(self, bar_ms: int) -> None:
         open_rows = []
         for coin in self.coins.values():
@@ -547,8 +569,9 @@ class Hamilton:
             trades=[to_journal(t) for t in (*self._closed, *open_rows)],
             fills=self._fills,
             orders=_merged_orders(self._orders),
-            equity={"trade_day": day, "equity": equity, "pnl_pct": pnl_pct, "trades": closed_today},
-        )
+            equity={"trade_day": day, "equity": equity, "pnl_pct": pnl_pct, "trades": closed_today,
+                    "loss_cap_hit_ms": self._loss_cap_hit_ms(day)},
+        )  # fmt: skip
         self._closed, self._fills, self._orders = [], [], []
         for touched in sorted(self._touched_days):
             try:

@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,7 @@ from huracan_core.config import MechanicConfig, PromotionGatesConfig
 from huracan_core.db.migrate import open_database, require_head
 from huracan_core.db.queries import get_model, record_promotion, set_model_status
 from huracan_core.db.rows import transaction
-from huracan_core.db.trading import realised_trades
+from huracan_core.db.trading import loss_cap_days, realised_trades
 from huracan_core.engine.champion import write_roster
 from huracan_core.evaluation.metrics import probabilistic_sharpe
 from huracan_core.exceptions import BundleVerificationError, ConcurrentWriteError, RollbackRefused
@@ -259,6 +259,10 @@ class RollbackVerdict:
     max_psr: float
     due: bool
     reason: str
+    # UTC days since promotion on which Hamilton's daily loss cap stopped entries and this model's trades
+    # that exited that day lost money net of costs (ISO dates), and how many such days trigger a rollback
+    loss_cap_days: tuple[str, ...] = ()
+    min_loss_cap_days: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -267,49 +271,79 @@ class RollbackVerdict:
 def rollback_due(
     db: str | Engine, storage: Storage, symbol: str, config: MechanicConfig, *, now: datetime
 ) -> RollbackVerdict | None:
-    """Whether `symbol`'s champion should be rolled back by its realised trades; None when it has no champion.
+    """Whether `symbol`'s champion should be rolled back by its realised record; None when it has no champion.
 
     The record is every closed trade in `live_trades` of this coin and this model, in paper or live mode
-    (never replay), whose exit_time is after the pointer's promoted_at and not after `now`. With fewer than
-    `rollback_min_trades` of them there is no verdict (`due` False, the reason says so). Otherwise the
-    probabilistic Sharpe ratio of the per-trade net returns (net_pnl_pct / 100) against zero is computed;
-    the rollback is due when it is below `rollback_max_psr`: the model loses money with that confidence.
-    Returns that are all equal (no spread) give PSR 0 when negative, 1 when positive, and no verdict at zero.
+    (never replay), whose exit_time is after the pointer's promoted_at and not after `now`. Two triggers:
+
+    - losing with confidence: with at least `rollback_min_trades` such trades, the probabilistic Sharpe
+      ratio of the per-trade net returns (net_pnl_pct / 100) against zero is below `rollback_max_psr`.
+      Returns that are all equal (no spread) give PSR 0 when negative, 1 when positive, none at zero;
+    - repeated loss-cap stops: on at least `rollback_loss_cap_days` UTC days (0: never) since the promotion,
+      Hamilton's daily loss cap stopped new entries (`daily_equity.loss_cap_hit_ms`, paper or live runs)
+      and this model's trades that exited that day lost money in sum, net of costs: it was among the
+      causes of the stop, repeatedly. Days where it made money or did not trade do not count against it.
     """
     pointer = read_pointer(storage, symbol)
     if pointer is None:
         return None
     promoted_at = datetime.fromisoformat(str(pointer["promoted_at"]))
     start_ms, now_ms = _ms(promoted_at), _ms(now)
-    with _database(db) as engine:
-        trades = (
-            realised_trades(engine, symbol=symbol, model_id=str(pointer["model_id"]), exit_after_ms=start_ms,
-                            exit_until_ms=now_ms, modes=REALISED_MODES)
-            if now_ms > start_ms else []
-        )  # fmt: skip
+    trades: list[dict[str, Any]] = []
+    cap_days: dict[Any, int] = {}
+    if now_ms > start_ms:
+        with _database(db) as engine:
+            trades = realised_trades(engine, symbol=symbol, model_id=str(pointer["model_id"]),
+                                     exit_after_ms=start_ms, exit_until_ms=now_ms, modes=REALISED_MODES)  # fmt: skip
+            if config.rollback_loss_cap_days > 0:
+                cap_days = loss_cap_days(engine, hit_after_ms=start_ms, hit_until_ms=now_ms, modes=REALISED_MODES)
     net = np.array([float(t["net_pnl_pct"]) / 100.0 for t in trades], dtype=np.float64)
     mean = float(net.mean()) * 100.0 if net.size else None
     psr = _psr(net) if net.size >= config.rollback_min_trades else None
     since = f"since its promotion at {pointer['promoted_at']}"
     if net.size < config.rollback_min_trades:
-        due, reason = False, (
+        psr_due, reason = False, (
             f"{net.size} closed paper/live trades {since} < rollback_min_trades {config.rollback_min_trades}: "
             "no verdict yet"
         )
     elif psr is None:
-        due, reason = False, f"{net.size} trades {since}, mean {mean:+.3f}% per trade: PSR undefined, no verdict"
+        psr_due, reason = False, f"{net.size} trades {since}, mean {mean:+.3f}% per trade: PSR undefined, no verdict"
     else:
-        due = psr < config.rollback_max_psr
+        psr_due = psr < config.rollback_max_psr
         reason = (
             f"{net.size} trades {since}, mean net {mean:+.3f}% per trade, PSR {psr:.3f} "
-            f"{'<' if due else '>='} rollback_max_psr {config.rollback_max_psr:g}"
+            f"{'<' if psr_due else '>='} rollback_max_psr {config.rollback_max_psr:g}"
+        )
+    losing = _losing_cap_days(trades, cap_days)
+    cap_due = config.rollback_loss_cap_days > 0 and len(losing) >= config.rollback_loss_cap_days
+    if cap_due:
+        listed = ", ".join(f"{day} ({net_pct:+.3f}%)" for day, net_pct in losing.items())
+        cap_reason = (
+            f"lost money on {len(losing)} days when Hamilton's daily loss cap stopped trading {since}: {listed} "
+            f">= rollback_loss_cap_days {config.rollback_loss_cap_days}"
+        )
+        reason = cap_reason if not psr_due else f"{reason}; and {cap_reason}"
+    elif losing:
+        reason += (
+            f"; lost money on {len(losing)} loss-cap day(s) < rollback_loss_cap_days {config.rollback_loss_cap_days}"
         )
     return RollbackVerdict(
         symbol=symbol, model_id=str(pointer["model_id"]), promoted_at=str(pointer["promoted_at"]),
         previous_model_id=pointer["previous_model_id"], trades=int(net.size),
         min_trades=config.rollback_min_trades, mean_net_pct=mean, psr=psr, max_psr=config.rollback_max_psr,
-        due=due, reason=reason,
+        due=psr_due or cap_due, reason=reason, loss_cap_days=tuple(losing),
+        min_loss_cap_days=config.rollback_loss_cap_days,
     )  # fmt: skip
+
+
+def _losing_cap_days(trades: list[dict[str, Any]], cap_days: Mapping[Any, int]) -> dict[str, float]:
+    """ISO day -> this model's summed net PnL (%) of the trades that exited that day, for loss-cap days it lost on."""
+    by_day: dict[str, float] = {}
+    for trade in trades:
+        day = datetime.fromtimestamp(int(trade["exit_time"]) / 1000, UTC).date().isoformat()
+        by_day[day] = by_day.get(day, 0.0) + float(trade["net_pnl_pct"])
+    wanted = {day.isoformat() for day in cap_days}
+    return {day: net for day, net in sorted(by_day.items()) if day in wanted and net < 0}
 
 
 def auto_rollback(

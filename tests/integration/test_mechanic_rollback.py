@@ -25,6 +25,7 @@ from huracan_core.archive.pointers import read_pointer, read_promotions, write_p
 from huracan_core.cli import app
 from huracan_core.config import MechanicConfig, PromotionGatesConfig
 from huracan_core.db import connect, get_model, record_model, record_promotion, set_model_status, upgrade
+from huracan_core.db.queries import record_daily_equity
 from huracan_core.db.rows import transaction
 from huracan_core.db.tables import promotions
 from huracan_core.db.trading import save_trades, trade_row
@@ -456,3 +457,58 @@ def publish_bundle_only(world: World, model_id: str, value: float, *, folder: st
                         metrics={"scope": "out-of-sample", **GOOD, "per_regime": {}}, costs={})  # fmt: skip
     return {"symbol": SYMBOL, "model_id": model_id, "path": saved["path"], "model_sha256": saved["model_sha256"],
             "feature_recipe_hash": DEFAULT_RECIPE.hash(), "metrics": GOOD}  # fmt: skip
+
+
+# --- automatic rollback on repeated daily loss-cap stops ----------------------------------------------
+def loss_cap_day(world: World, day: datetime, *, mode: str = "paper", run_key: str | None = None) -> None:
+    """A UTC day on which Hamilton's daily loss cap stopped entries at 14:00, as its journal records it."""
+    record_daily_equity(
+        world.db, trade_day=day.date(), mode=mode, equity=9_900.0, pnl_pct=-1.2, trades=2, run_key=run_key,
+        loss_cap_hit_ms=int(day.replace(hour=14, minute=0).timestamp() * 1000),
+    )  # fmt: skip
+
+
+def test_losing_on_repeated_loss_cap_days_rolls_the_champion_back_before_the_trades_suffice(world: World) -> None:
+    two_champions(world)
+    days = [B_AT.replace(hour=0, minute=0) + timedelta(days=d) for d in (1, 2, 3)]
+    for day in days:
+        loss_cap_day(world, day)
+        record_trades(world, [-0.6, 0.1], start=day.replace(hour=9))  # net -0.5% that day
+    verdict = rollback_due(world.url, world.storage, SYMBOL, MECHANIC, now=NOW)
+    assert verdict is not None and verdict.trades == 6 and verdict.psr is None  # too few trades for the PSR
+    assert verdict.due and verdict.loss_cap_days == tuple(d.date().isoformat() for d in days)
+    out = auto_rollback(world.storage, world.url, SYMBOL, MECHANIC, gates=GATES, now=NOW)
+    assert out["rolled_back"] is True
+    pointer = read_pointer(world.storage, SYMBOL)
+    assert (pointer["model_id"], pointer["promoted_by"]) == (A_ID, "rollback")
+    assert "lost money on 3 days when Hamilton's daily loss cap stopped trading" in pointer["reason"]
+    assert f"{days[0].date().isoformat()} (-0.500%)" in pointer["reason"]
+    assert (status(world, A_ID), status(world, B_ID)) == ("champion", "retired")
+
+
+def test_loss_cap_days_count_only_where_the_champion_lost_in_paper_or_live_after_its_promotion(local: World) -> None:
+    two_champions(local)
+    base = B_AT.replace(hour=0, minute=0)
+    loss_cap_day(local, base + timedelta(days=1))
+    record_trades(local, [-0.4], start=base + timedelta(days=1, hours=9))  # counts
+    loss_cap_day(local, base + timedelta(days=2))
+    record_trades(local, [-0.4, 0.6], start=base + timedelta(days=2, hours=9))  # made money that day
+    loss_cap_day(local, base + timedelta(days=3), mode="replay", run_key="replay:2026-01-18:2026-01-19")
+    record_trades(local, [-0.4], start=base + timedelta(days=3, hours=9))  # a replay's cap is no evidence
+    record_trades(local, [-0.4], start=base + timedelta(days=4, hours=9))  # lost, but the cap did not bind
+    loss_cap_day(local, base - timedelta(days=1))  # before the promotion: another model's day
+    loss_cap_day(local, base + timedelta(days=5))  # the cap hit, this coin did not trade that day
+    loss_cap_day(local, base + timedelta(days=6), mode="live")
+    record_trades(local, [-0.2], start=base + timedelta(days=6, hours=9), mode="live")  # counts
+    later = NOW + timedelta(days=3)
+    before = snapshot(local)
+    out = auto_rollback(local.storage, local.url, SYMBOL, MECHANIC, gates=GATES, now=later)
+    assert out["rolled_back"] is False and out["verdict"]["loss_cap_days"] == (
+        (base + timedelta(days=1)).date().isoformat(), (base + timedelta(days=6)).date().isoformat())
+    assert "lost money on 2 loss-cap day(s) < rollback_loss_cap_days 3" in out["reason"]
+    assert snapshot(local) == before
+    off = MechanicConfig(rollback_loss_cap_days=0)
+    loss_cap_day(local, base + timedelta(days=7))
+    record_trades(local, [-0.3], start=base + timedelta(days=7, hours=9))
+    assert not rollback_due(local.url, local.storage, SYMBOL, off, now=later).due  # the trigger is off
+    assert rollback_due(local.url, local.storage, SYMBOL, MECHANIC, now=later).due

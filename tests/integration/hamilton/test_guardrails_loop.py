@@ -152,7 +152,8 @@ def test_with_one_position_allowed_two_coins_never_hold_positions_at_once(
 def test_after_the_daily_loss_cap_no_position_opens_until_the_next_utc_day(
     backend: Backend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    trades = _replay(backend.world(), monkeypatch, HURACAN__HAMILTON__DAILY_LOSS_CAP_PCT="0.05")
+    world = backend.world()
+    trades = _replay(world, monkeypatch, HURACAN__HAMILTON__DAILY_LOSS_CAP_PCT="0.05")
     day = (pl.col("entry_time") // 86_400_000).alias("day")
     losers = trades.filter(
         pl.col("net_pnl_pct") < -0.05 * 2
@@ -165,6 +166,19 @@ def test_after_the_daily_loss_cap_no_position_opens_until_the_next_utc_day(
         )
         assert same_day_after.height == 0, (loser, same_day_after)
     assert trades.select(day).n_unique() > 1  # trading resumed on later days
+    # The journal says on which days the cap stopped entries, and when: the Mechanic's rollback reads it.
+    engine = create_engine(world.db)
+    with engine.connect() as conn:
+        hits = {str(row.trade_day)[:10]: row.loss_cap_hit_ms for row in conn.execute(text(
+            "SELECT trade_day, loss_cap_hit_ms FROM daily_equity WHERE loss_cap_hit_ms IS NOT NULL"))}  # fmt: skip
+        days = conn.execute(text("SELECT count(*) FROM daily_equity")).scalar_one()
+    engine.dispose()
+    assert 0 < len(hits) < days  # not every day: a record of the days the cap bound
+    for hit_day, hit_ms in hits.items():
+        assert datetime.fromtimestamp(hit_ms / 1000, UTC).date().isoformat() == hit_day
+        # Decisions of the bar that hit it were made before its close; nothing enters later that day.
+        later = trades.filter((pl.col("entry_time") > hit_ms) & (pl.col("entry_time") // DAY_MS == hit_ms // DAY_MS))
+        assert later.height == 0, (hit_day, later)
 
 
 def test_a_position_opens_only_on_a_net_edge_above_the_floor(
