@@ -532,3 +532,17 @@ def _handler_for(fake: FakeTelegram) -> type[BaseHTTPRequestHandler]:
             self._reply(200, {"ok": True, "result": result})
 
     return Handler
+
+
+def telegram_overrides(tg: FakeTelegram, chat_id: str = "-1001234567890") -> dict[str, str]:
+    """Huracan config overrides (dotted keys) that send notifications to `tg`'s chat `chat_id`."""
+    return {"telegram.token": tg.token, "telegram.chat_id": chat_id, "telegram.api_base_url": tg.base_url}
+
+
+async def deliver_all(config: Any) -> int:
+    """One delivery pass of the outbox of `config` (a HuracanConfig) with Huracan's own Bot; messages sent."""
+    from huracan_telegram.bot_api import make_bot
+    from huracan_telegram.delivery import deliver_pending
+
+    async with make_bot(config) as bot:
+        return await deliver_pending(bot, config)

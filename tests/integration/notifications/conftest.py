@@ -3,31 +3,17 @@ that points Huracan at both. No test here reaches the internet."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
-from huracan_core.broadcaster import notifications_to
 from huracan_core.config import HuracanConfig
 from tests.stubs.fake_telegram import FakeTelegram
 from tests.unit.db.databases import db_url, migrated, postgres_server  # noqa: F401  (fixtures)
 
 CHAT = "-1001234567890"
-
-
-@pytest.fixture(autouse=True)
-def no_process_target() -> Iterator[None]:
-    """Each test starts and ends with no process-wide notification target."""
-    with notifications_to(None):
-        yield
-
-
-@pytest.fixture
-def fake_telegram() -> Iterator[FakeTelegram]:
-    with FakeTelegram() as tg:
-        yield tg
 
 
 def telegram_config(

@@ -38,10 +38,16 @@ def everything_logged(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     handler = _CurrentStderr()
     handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
     logging.getLogger().addHandler(handler)
+    # A CLI test earlier in the session may have given the `huracan` logger its own handlers and turned
+    # propagation off (setup_logging does): here every record must reach the root's handlers.
+    huracan = logging.getLogger("huracan")
+    saved = (huracan.handlers[:], huracan.propagate)
+    huracan.handlers, huracan.propagate = [], True
     try:
         yield
     finally:
         logging.getLogger().removeHandler(handler)
+        huracan.handlers, huracan.propagate = saved
 
 
 def test_a_refused_token_is_logged_and_stored_without_the_token(

@@ -24,11 +24,10 @@ NOW = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
-def no_process_target() -> Iterator[None]:
-    with notifications_to(None):
-        outbox._process.paused_until.clear()
-        yield
-        outbox._process.paused_until.clear()
+def no_paused_database() -> Iterator[None]:
+    outbox._process.paused_until.clear()
+    yield
+    outbox._process.paused_until.clear()
 
 
 def make_config(database: str, **telegram: Any) -> HuracanConfig:
