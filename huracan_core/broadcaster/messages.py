@@ -17,6 +17,10 @@ def _num(value: Any, digits: int = 2) -> str:
     return "n/a" if not isinstance(value, int | float) else f"{value:.{digits}f}"
 
 
+def _signed(value: Any, digits: int = 3) -> str:
+    return "n/a" if not isinstance(value, int | float) else f"{value:+.{digits}f}"
+
+
 def _coins(symbols: Sequence[str], limit: int = 12) -> str:
     shown = ", ".join(symbols[:limit])
     return shown + (f" and {len(symbols) - limit} more" if len(symbols) > limit else "")
@@ -91,10 +95,10 @@ def mechanic_promotion(symbol: str, verdict: Mapping[str, Any]) -> str:
         f"{paired.get('challenger_trades', 'n/a')} trades",
         f"  old: net {_pct(paired.get('champion_net_pnl_pct'))}, Sharpe {_num(paired.get('champion_sharpe'))}, "
         f"{paired.get('champion_trades', 'n/a')} trades",
-        f"  difference {_num(paired.get('mean_diff_bps'), 3)} bps/bar, lower bound "
-        f"{_num(paired.get('lower_bound_bps'), 3)} bps/bar",
+        f"  new minus old: {_signed(paired.get('mean_diff_bps'))} bps/bar, bootstrap lower bound "
+        f"{_signed(paired.get('lower_bound_bps'))} bps/bar",
         f"Deflated Sharpe: new {_num(deflated.get('deflated_sharpe'))} (over {deflated.get('challengers', '?')} "
-        f"challengers x {deflated.get('model_trials', '?')} trials), old {_num(champion.get('deflated_sharpe'))} "
+        f"challenger(s) x {deflated.get('model_trials', '?')} trials), old {_num(champion.get('deflated_sharpe'))} "
         "(at its own evaluation).",
     ]
     return "\n".join(lines)
