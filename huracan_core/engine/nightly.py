@@ -126,9 +126,12 @@ def _tell_progress(
     Works the same whether the batches run as Airflow mapped tasks or as the scheduler's workers: the
     markers are in the archive. Two batches finishing together may both report the same step.
     """
-    if not batch:
-        return
     from huracan_core.broadcaster import announce, messages
+    from huracan_core.broadcaster.outbox import Target
+
+    target = Target.from_config(config)
+    if not batch or target is None or target.notify.engine == "off":
+        return  # nobody to tell: no markers either
 
     try:
         storage.write_json(f"{_progress_dir(run_id)}/{batch[0]}-{len(batch)}.json", {})

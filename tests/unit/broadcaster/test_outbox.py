@@ -150,3 +150,19 @@ def test_the_outbox_drops_the_oldest_unsent_beyond_its_bound_and_finished_rows_a
 def test_cut_keeps_short_texts_and_marks_long_ones() -> None:
     assert outbox.cut("short", 10) == "short"
     assert outbox.cut("x" * 20, 10) == "xxxx" + outbox.CUT_MARK
+
+
+def test_a_row_is_claimed_by_one_bot_only_until_its_claim_goes_stale(migrated: Engine) -> None:
+    outbox.enqueue("engine", "once", config=make_config(url_of(migrated)), now=NOW)
+    (row,) = outbox.pending(migrated)
+    stale_before = NOW - timedelta(seconds=120)
+    assert outbox.claim(migrated, row.id, worker="bot-a", now=NOW, stale_before=stale_before)
+    assert not outbox.claim(migrated, row.id, worker="bot-b", now=NOW, stale_before=stale_before)
+    later = NOW + timedelta(minutes=5)  # bot-a died while sending: its claim is stale now
+    assert outbox.claim(
+        migrated, row.id, worker="bot-b", now=later, stale_before=later - timedelta(seconds=120)
+    )
+    outbox.mark_sent(migrated, row.id, worker="bot-a", now=later)  # not bot-a's any more: no effect
+    assert outbox.pending(migrated)[0].claimed_by == "bot-b"
+    outbox.mark_sent(migrated, row.id, worker="bot-b", now=later)
+    assert outbox.pending(migrated) == []
