@@ -198,27 +198,50 @@ def step_inputs() -> Iterator[StepInputs]:
         yield StepInputs(config_path=config_path, as_of=as_of_from(context), overrides=overrides)
 
 
+def notification_config() -> Any:
+    """The Huracan config a callback notifies with: the tasks' own lookup (Variable huracan_config_path, else
+    $HURACAN_CONFIG, else huracan_core's; Variables huracan_archive / huracan_database on top), so the
+    message lands in the database the bot reads. None when it does not load: the line is then only logged
+    (or sent as the process's last step said). Never raises: a notification must not fail a callback.
+    """
+    try:
+        from huracan_core.config import load_config
+
+        try:
+            path = _variable(VARIABLE_CONFIG_PATH) or os.environ.get(CONFIG_ENV) or None
+            overrides = {
+                dotted: value for key, dotted in VARIABLE_OVERRIDES.items() if (value := _variable(key))
+            }
+        except Exception:  # no Variables here (a context without Airflow's API): the environment only
+            path, overrides = os.environ.get(CONFIG_ENV) or None, {}
+        return load_config(path, overrides=overrides)
+    except Exception as exc:
+        log.warning("Huracan notification: the config did not load (%s); the event is only logged", exc)
+        return None
+
+
 # Callbacks: thin and lazy so parsing never imports more than this file; each hands the context to the
-# one broadcaster in huracan_core, which never imports Airflow.
+# one broadcaster in huracan_core, which never imports Airflow. Failures are sent to Telegram (kind
+# failures), successes only logged; the Engine and the Mechanic send their own start/finish/promotions.
 def on_task_success(context: Mapping[str, Any]) -> None:
     from huracan_core.broadcaster.callbacks import on_task_success as forward
 
-    forward(context)
+    forward(context)  # logged only: no config needed
 
 
 def on_task_failure(context: Mapping[str, Any]) -> None:
     from huracan_core.broadcaster.callbacks import on_task_failure as forward
 
-    forward(context)
+    forward(context, config=notification_config())
 
 
 def on_run_success(context: Mapping[str, Any]) -> None:
     from huracan_core.broadcaster.callbacks import on_run_success as forward
 
-    forward(context)
+    forward(context)  # logged only: no config needed
 
 
 def on_run_failure(context: Mapping[str, Any]) -> None:
     from huracan_core.broadcaster.callbacks import on_run_failure as forward
 
-    forward(context)
+    forward(context, config=notification_config())

@@ -27,9 +27,7 @@ _SYMBOL = re.compile(r"^[A-Z0-9]{2,20}$")
 _TOPN = re.compile(r"^top([1-9][0-9]{0,3})$")
 
 # Dotted keys whose values are secrets: they must come from the environment (${VAR}) and are masked.
-SECRET_KEYS = frozenset(
-    {"exchange_credentials.api_key", "exchange_credentials.api_secret", "telegram.token"}
-)
+SECRET_KEYS = frozenset({"exchange_credentials.api_key", "exchange_credentials.api_secret", "telegram.token"})
 
 
 class _Section(BaseModel):
@@ -243,13 +241,77 @@ class ExchangeCredentials(_Section):
     _blank = field_validator("api_key", "api_secret", mode="before")(_empty_to_none)
 
 
+# How one kind of notification reaches the chat: on (with sound), silent (no sound), off (not sent; still logged).
+NotifyMode = Literal["on", "silent", "off"]
+
+
+class NotifyConfig(_Section):
+    """One switch per kind of notification; every kind is logged whatever its switch says."""
+
+    # The Engine's start, progress (coins done of total) and finish (models saved, promoted, failed).
+    engine: NotifyMode = "on"
+    # A failed Airflow task or run, with the task and the error.
+    failures: NotifyMode = "on"
+    # Promotions (both models' numbers), rollbacks and the Mechanic's refusals.
+    promotions: NotifyMode = "on"
+    # Hamilton's entries and exits, tagged PAPER or LIVE (never sent for replays).
+    trades: NotifyMode = "on"
+    # Hamilton's guardrail stops (daily loss cap, pause, stale data, old model, ...).
+    guardrails: NotifyMode = "on"
+    # The daily summary (text and chart).
+    daily_summary: NotifyMode = "on"
+    # Errors and warnings of the services.
+    errors: NotifyMode = "on"
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted on/off as true/false; take them as the switch the user wrote.
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return value
+
+
 class TelegramConfig(_Section):
     token: SecretStr | None = None
+    # Where notifications go: a user id, a group id (negative, e.g. -1001234567890) or @channelname.
     chat_id: str | None = None
     # Only these Telegram user ids may send commands (empty: nobody may).
     allowed_user_ids: list[int] = Field(default_factory=list)
+    # Only in these chats are commands answered (empty: any chat, still only from allowed_user_ids).
+    allowed_chat_ids: list[int] = Field(default_factory=list)
+    # Root URL of the Bot API server; Huracan appends /bot<token>/<method>. Change it only for a
+    # self-hosted Bot API server (or a test server).
+    api_base_url: str = "https://api.telegram.org"
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    # Unsent notifications kept in the database outbox at most; beyond it the oldest unsent are dropped
+    # (with a logged count), so a long outage cannot grow the table without end.
+    outbox_max_rows: int = Field(default=10_000, ge=10, le=10_000_000)
+    # Sent notifications are deleted from the outbox after this many days.
+    outbox_keep_days: float = Field(default=7.0, gt=0)
 
     _blank = field_validator("token", "chat_id", mode="before")(_empty_to_none)
+
+    @field_validator("chat_id", mode="before")
+    @classmethod
+    def _chat_id(cls, value: Any) -> Any:
+        # YAML reads -1001234 as an int; the key is a string so that @channelname fits too.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _api_base_url(cls, value: str) -> str:
+        text = value.strip().rstrip("/")
+        if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", text):
+            raise ValueError("must be an http:// or https:// URL such as https://api.telegram.org")
+        if re.search(r"/bot\d+:", text):
+            raise ValueError("give the server's root URL without /bot<token>; Huracan appends it")
+        return text
+
+    @property
+    def enabled(self) -> bool:
+        """True when notifications can be sent: both the token and the chat id are set."""
+        return self.token is not None and bool(self.token.get_secret_value()) and bool(self.chat_id)
 
 
 class HuracanConfig(_Section):
@@ -373,7 +435,9 @@ def _format_validation(err: ValidationError) -> str:
     return "invalid configuration:\n" + "\n".join(lines)
 
 
-def resolve_config_path(path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None) -> Path | None:
+def resolve_config_path(
+    path: str | os.PathLike[str] | None, env: Mapping[str, str] | None = None
+) -> Path | None:
     """--config PATH, else $HURACAN_CONFIG, else ./config.yaml when present, else embedded defaults."""
     env = os.environ if env is None else env
     if path is not None:
@@ -408,7 +472,9 @@ def load_config(
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
-            raise ConfigError(f"config file {resolved} must hold a mapping of sections, got {type(loaded).__name__}")
+            raise ConfigError(
+                f"config file {resolved} must hold a mapping of sections, got {type(loaded).__name__}"
+            )
         raw = loaded
     _check_secrets_from_env(raw)
     tree = _substitute(raw, "", env)
@@ -420,4 +486,6 @@ def load_config(
         return HuracanConfig.model_validate(tree)
     except ValidationError as exc:
         where = f" ({resolved})" if resolved else ""
-        raise ConfigError(_format_validation(exc).replace("invalid configuration", f"invalid configuration{where}", 1)) from None
+        raise ConfigError(
+            _format_validation(exc).replace("invalid configuration", f"invalid configuration{where}", 1)
+        ) from None

@@ -45,7 +45,12 @@ def config_from(
     timeframe: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> HuracanConfig:
-    """Load the config with command-line flags applied on top (flags win over file and environment)."""
+    """Load the config with command-line flags applied on top (flags win over file and environment).
+
+    The command's notifications (a rollback, a run's messages) follow it: telegram.* of this config.
+    """
+    from huracan_core.broadcaster import use_config
+
     overrides: dict[str, Any] = {
         "data.source": source,
         "data.lake_dir": lake,
@@ -53,7 +58,9 @@ def config_from(
         "general.timeframe": timeframe,
         **(extra or {}),
     }
-    return load_config(config, overrides=overrides)
+    loaded = load_config(config, overrides=overrides)
+    use_config(loaded)
+    return loaded
 
 
 def friendly_errors(fn: F) -> F:

@@ -27,7 +27,12 @@ REFERENCE_SYMBOLS = ("BTCUSDT", "ETHUSDT")
 
 # --- shared plumbing --------------------------------------------------------------------------
 def load_step_config(config_path: str | None, overrides: Mapping[str, Any] | None) -> HuracanConfig:
-    return load_config(config_path, overrides=dict(overrides or {}))
+    """The step's config; this process's notifications follow it from here on (telegram.*)."""
+    from huracan_core.broadcaster.outbox import use_config
+
+    config = load_config(config_path, overrides=dict(overrides or {}))
+    use_config(config)
+    return config
 
 
 def parse_as_of(as_of: str | datetime) -> datetime:
@@ -108,6 +113,43 @@ def _run_key(run_id: str, name: str) -> str:
     return f"{paths.engine_run_dir(run_id)}/{name}.json"
 
 
+def _progress_dir(run_id: str) -> str:
+    """One empty marker per finished batch, named <first coin>-<coins>.json: done = the sum of the counts."""
+    return f"{paths.engine_run_dir(run_id)}/progress"
+
+
+def _tell_progress(
+    config: HuracanConfig, storage: Storage, run_id: str, batch: Sequence[str], results: Mapping[str, Any]
+) -> None:
+    """Mark this batch done and tell the user the coins done of the total, about every 10% (never raises).
+
+    Works the same whether the batches run as Airflow mapped tasks or as the scheduler's workers: the
+    markers are in the archive. Two batches finishing together may both report the same step.
+    """
+    from huracan_core.broadcaster import announce, messages
+    from huracan_core.broadcaster.outbox import Target
+
+    target = Target.from_config(config)
+    if not batch or target is None or target.notify.engine == "off":
+        return  # nobody to tell: no markers either
+
+    try:
+        storage.write_json(f"{_progress_dir(run_id)}/{batch[0]}-{len(batch)}.json", {})
+        done = sum(
+            int(key.rsplit("-", 1)[-1].removesuffix(".json")) for key in storage.list(_progress_dir(run_id))
+        )
+        try:
+            total = len(storage.read_json(_run_key(run_id, "candles"))["ok"])
+        except (FileNotFoundError, KeyError, TypeError):
+            total = done
+        total = max(total, done)
+        before = done - len(batch)
+        if done >= total or (10 * done) // total > (10 * before) // total:
+            announce(messages.engine_progress(run_id, done, total, results), kind="engine", config=config)
+    except Exception as exc:  # progress is a courtesy: it never fails a training batch
+        log.warning("Engine progress not reported (%s)", exc)
+
+
 # --- steps ------------------------------------------------------------------------------------
 def plan_step(config_path: str | None, as_of: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Universe: the run's symbols and their batches of `engine.coins_per_batch`."""
@@ -128,11 +170,18 @@ def plan_step(config_path: str | None, as_of: str, overrides: dict[str, Any] | N
         "lookback_days": config.engine.lookback_days,
         "window": {"start_ms": window.start_ms, "end_ms": window.end_ms},
         "data_source": source.describe(),
+        # Wall-clock start of this run (for the finish message's duration; not an input of any result).
+        "started_at": datetime.now(UTC).isoformat(),
     }
-    Storage(config.general.archive).write_json(_run_key(plan["run_id"], "plan"), plan)
+    storage = Storage(config.general.archive)
+    storage.write_json(_run_key(plan["run_id"], "plan"), plan)
+    storage.delete(_progress_dir(plan["run_id"]), recursive=True)  # a re-run counts its own batches
     log.info(
         "Universe: %s (%d symbols in %d batches)", ", ".join(symbols), len(symbols), len(plan["batches"])
     )
+    from huracan_core.broadcaster import announce, messages
+
+    announce(messages.engine_started(plan), kind="engine", config=config)
     return plan
 
 
@@ -370,6 +419,7 @@ def train_batch(
             summary["metrics"].get("trades"),
         )
         results[symbol] = summary
+    _tell_progress(config, storage, model_id, batch, results)
     return results
 
 
@@ -578,6 +628,20 @@ def report_step(
             "flat_pnl_pct": 0.0,
         },
     )
+    from huracan_core.broadcaster import announce, messages
+
+    seconds = wall_time_s
+    if seconds is None and plan.get("started_at"):
+        seconds = (datetime.now(UTC) - datetime.fromisoformat(plan["started_at"])).total_seconds()
+    finished = messages.engine_finished(
+        plan["run_id"],
+        saved=len(results),
+        promoted=published.get("promoted", []),
+        skipped=len(candles.get("skipped", {})),
+        failed=failed,
+        seconds=seconds,
+    )
+    announce(finished, kind="engine", config=config)
     return {"summary": summary_url, "report": report_url}
 
 

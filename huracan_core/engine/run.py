@@ -142,7 +142,10 @@ def run_engine(
             result.outputs = nightly.report_step(config_path, plan, candles, published, overrides,
                                                  wall_time_s=result.wall_time_s)
         except Exception as exc:
+            from huracan_core.broadcaster import enqueue, messages
+
             log.error("❌ Engine failed: %s", exc)
+            enqueue("failures", messages.engine_failed(run_id, f"{type(exc).__name__}: {exc}"[:500]), config=config)
             status.status.last_error = str(exc)
             status.finish("failed")
             finish_run(db, run_id=f"engine-{run_id}", finished_at=datetime.now(UTC), status="failed",

@@ -160,7 +160,12 @@ class ChampionBook:
                 kept = current.model_id if current else "nothing (this coin is not traded)"
                 event = {"symbol": symbol, "model_id": model_id, "refused": str(exc), "kept": kept}
                 self.events.append(event)
-                announce(f"❌ {symbol}: champion {model_id} refused ({exc}); trading {kept}", problem=True)
+                kind = None if self.point_in_time else "errors"  # a replay only logs
+                announce(
+                    f"❌ {symbol}: champion {model_id} refused ({exc}); trading {kept}",
+                    problem=True,
+                    kind=kind,
+                )
                 return current
         return self._loaded[key]
 

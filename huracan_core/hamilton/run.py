@@ -105,6 +105,10 @@ def run_hamilton(
             "--clock replay needs --from and --to (UTC dates, e.g. --from 2024-12-01 --to 2025-01-01)"
         )
     _one_torch_thread()
+    from huracan_core.broadcaster import use_config
+
+    # Trades, guardrail stops and errors go to Telegram as telegram.* says (a replay's only to the log).
+    use_config(config)
     storage = Storage(config.general.archive)
     upgrade(config.general.database)
     db = connect(config.general.database)

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from huracan_core.archive import Storage
-from huracan_core.broadcaster.callbacks import announce
+from huracan_core.broadcaster import announce, enqueue, messages
 from huracan_core.decision import DecisionSettings
 from huracan_core.evaluation.backtest import mix_json
 from huracan_core.exceptions import TemporaryError
@@ -180,6 +180,9 @@ class Hamilton:
         self._outcomes = 0
         self._snapshot: tuple[tuple[int | None, int], AccountSnapshot] | None = None
         self.errors: list[tuple[datetime, str]] = []  # recent problems, for the status file
+        # Paper and live tell the user (Telegram); a replay of months only logs, or it would flood the chat.
+        self.notify = mode != "replay"
+        self._bar_blocks: dict[str, str] = {}  # entries a guardrail refused at this bar: one message per bar
 
     # --- resume ------------------------------------------------------------------------------------
     def restore(self, saved: Mapping[str, Any]) -> int:
@@ -232,6 +235,10 @@ class Hamilton:
             self._bar_ms = bar_ms
             for symbol in list(self.coins):
                 self._coin_bar(self.coins[symbol], bar_ms)
+            if self._bar_blocks:
+                if self.notify:
+                    enqueue("guardrails", messages.guardrail_stops(self.mode, self._bar_blocks))
+                self._bar_blocks = {}
             self.summary.bars += 1
             if self.guard is not None:
                 self.guard.on_equity(bar_ms=bar_ms, equity=self.equity())
@@ -304,7 +311,7 @@ class Hamilton:
             if self.mode != "replay":
                 side = "long" if coin.book.position > 0 else "short"
                 announce(f"[{self.mode.upper()}] {coin.symbol} {side} opened at {coin.last_fill_price} "
-                         f"(size {abs(coin.book.position):.2f} of its allocation)")  # fmt: skip
+                         f"(size {abs(coin.book.position):.2f} of its allocation)", kind="trades")  # fmt: skip
         coin.last_bar_ms = bar_ms
         coin.mark = row.open
         coin.pending = None
@@ -391,8 +398,10 @@ class Hamilton:
             self._last_block.pop(coin.symbol, None)
             return target, None
         if self._last_block.get(coin.symbol) != reason.split(":")[0]:  # once per reason, not every bar
-            announce(f"⛔ {coin.symbol}: entry refused ({reason})", problem=self.mode != "replay")
+            # Logged per coin; sent once per bar for all the coins refused at it (see run()).
+            announce(f"⛔ {coin.symbol}: entry refused ({reason})", problem=self.notify)
             self._last_block[coin.symbol] = reason.split(":")[0]
+            self._bar_blocks[coin.symbol] = reason
         kept = (
             position if (position == 0 or (target > 0) == (position > 0)) else 0.0
         )  # a reversal still exits
@@ -480,7 +489,7 @@ class Hamilton:
         """A problem that does not stop the loop: logged, announced, kept for the status file."""
         self.errors.append((datetime.now(UTC), message))
         del self.errors[:-20]
-        announce(f"⚠️ {message}", problem=True)
+        announce(f"⚠️ {message}", problem=True, kind="errors" if self.notify else None)
 
     def _on_outcome(self, coin: CoinState, outcome: Fill | Rejection, *, settled: bool = False) -> None:
         self._outcomes += 1  # the account may have changed: the next snapshot asks the broker again
@@ -511,7 +520,8 @@ class Hamilton:
         if self.mode != "replay":  # a replay reports in bulk; live and paper trades are announced one by one
             side = "long" if trade["side"] > 0 else "short"
             announce(f"{'🟢' if trade['net_pnl_pct'] > 0 else '🔴'} [{self.mode.upper()}] {trade['symbol']} {side} "
-                     f"closed: {trade['net_pnl_pct']:+.2f}% after costs ({trade['bars_held']} bars)")  # fmt: skip
+                     f"closed: {trade['net_pnl_pct']:+.2f}% after costs ({trade['bars_held']} bars)",
+                     kind="trades")  # fmt: skip
         trade.update(mode=self.mode, run_key=self.run_key, exit_fill_price=coin.last_fill_price)
         self._closed.append(trade)
         self._touched_days.add(exit_day(trade))

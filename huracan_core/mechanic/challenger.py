@@ -29,7 +29,7 @@ from huracan_core.decision import DecisionSettings
 from huracan_core.engine.champion import comparison_start_ms, current_champion
 from huracan_core.engine.coin_model import replay_bundle
 from huracan_core.engine.train import evaluate_coin, save_coin
-from huracan_core.evaluation.metrics import sharpe_significance
+from huracan_core.evaluation.metrics import metrics_from_returns, sharpe_significance
 from huracan_core.evaluation.research import Evaluation, ResearchFrame
 from huracan_core.mechanic.paired import PairedSettings, paired_test
 from huracan_core.timeframe import bars_per_day
@@ -80,6 +80,14 @@ def champion_side(
     }
 
 
+def _paired_sharpe(net: Any, timeframe: str) -> float | None:
+    values = np.asarray(net, dtype=np.float64)
+    if values.size < 2:
+        return None
+    sharpe = metrics_from_returns(values, timeframe).get("sharpe")
+    return float(sharpe) if isinstance(sharpe, int | float) and np.isfinite(sharpe) else None
+
+
 def evaluate_challenger(
     rf: ResearchFrame,
     config: HuracanConfig,
@@ -117,7 +125,10 @@ def evaluate_challenger(
             settings=paired_settings(config), seed_text=f"{rf.symbol}/{challenger_id}",
         )  # fmt: skip
         paired = {**result.to_dict(), "window_start_ms": side["window_start_ms"], "against": side["against"],
-                  "window_end_ms": int(window["timestamp"][-1]) if window.height else None}  # fmt: skip
+                  "window_end_ms": int(window["timestamp"][-1]) if window.height else None,
+                  # Both sides' annualised Sharpe on the same paired bars (what the promotion message shows).
+                  "challenger_sharpe": _paired_sharpe(ours_net, rf.timeframe),
+                  "champion_sharpe": _paired_sharpe(side["net"], rf.timeframe)}  # fmt: skip
     paired["champion_model_id"] = side["champion_model_id"]
 
     # Every challenger ever evaluated for the coin is a trial; a re-run of this hour is the same trial.

@@ -145,7 +145,7 @@ def publish_hour(
     from huracan_core.archive.lease import publish_lease
     from huracan_core.archive.pointers import read_pointer, read_promotions
     from huracan_core.archive.prune import prune_challengers
-    from huracan_core.broadcaster.callbacks import announce
+    from huracan_core.broadcaster import announce, messages
     from huracan_core.db import record_metrics, record_model, record_promotion, set_model_status
     from huracan_core.db.connection import connect
     from huracan_core.db.queries import record_trial
@@ -205,6 +205,7 @@ def publish_hour(
                 verdicts[symbol] = {"symbol": symbol, "model_id": summary["model_id"], "promoted": promoted,
                                     "previous_model_id": expected if promoted else None, "reason": reason,
                                     "refusals": reasons, "metrics": summary["metrics"],
+                                    "champion_metrics": None if pointer is None else pointer.get("metrics"),
                                     "paired_test": summary["paired"], "deflated": summary["deflated"]}  # fmt: skip
                 _record(db, config, summary, moment, now, promoted=promoted, reason=reason, expected=expected,
                         writers=(record_model, record_metrics, record_promotion, set_model_status, record_trial))  # fmt: skip
@@ -218,14 +219,12 @@ def publish_hour(
         db.dispose()
     promoted = sorted(s for s, v in verdicts.items() if v["promoted"])
     for symbol in promoted:
-        v = verdicts[symbol]
-        announce(f"🔧 Mechanic promoted {symbol} {v['model_id']} (was {v['previous_model_id']}): {v['reason']}")
+        announce(messages.mechanic_promotion(symbol, verdicts[symbol]), kind="promotions", config=config)
     refused = {s: v["refusals"][0] for s, v in verdicts.items() if not v["promoted"] and v["refusals"]}
     if refused:
-        line = f"🔧 Mechanic {run_id}: {len(refused)} challenger(s) not promoted: " + "; ".join(
-            f"{s}: {r}" for s, r in sorted(refused.items())
-        )
-        announce(line)
+        # One line for the hour, not one per coin: with the cooldown most challengers are refused most
+        # hours, and a message per coin per hour would bury the promotions and rollbacks.
+        announce(messages.mechanic_refusals(run_id, refused), kind="promotions", config=config)
     published = {
         "run_id": run_id,
         "as_of": plan["as_of"],

@@ -121,9 +121,10 @@ def rollback(
         notes = _record_in_database(engine, symbol, current, target_id, at=at, reason=reason, metrics=metrics)
     roster = write_roster(storage, gates, updated_at=at)
     entry = next((e for e in roster["champions"] if e.get("symbol") == symbol), {})
-    announce(f"↩️ {symbol}: champion rolled back from {current_id} to {target_id} ({reason})")
+    announce(f"↩️ {symbol}: champion rolled back from {current_id} to {target_id} ({reason})", kind="promotions")
     if not entry.get("trade_ok"):
-        announce(f"⚠️ {symbol}: restored champion {target_id} is not trade_ok: {entry.get('reason')}", problem=True)
+        announce(f"⚠️ {symbol}: restored champion {target_id} is not trade_ok: {entry.get('reason')}",
+                 kind="promotions", problem=True)  # fmt: skip
     return {
         "symbol": symbol,
         "from_model_id": current_id,
@@ -381,7 +382,7 @@ def auto_rollback(
         else:
             return {**out, **done, "rolled_back": True}
     line = f"⚠️ {symbol}: champion {verdict.model_id} is losing ({verdict.reason}) but stays: {refusal}"
-    announce(line, problem=True)
+    announce(line, kind="promotions", problem=True)
     return {**out, "reason": f"rollback due ({verdict.reason}) but not done: {refusal}"}
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,8 +13,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from huracan_core.config import load_config
 from huracan_core.engine.run import EngineRunResult, run_engine
 from huracan_core.exceptions import ExchangeUnavailableError, UnknownSymbolError
+from tests.stubs.fake_telegram import FakeTelegram, deliver_all, telegram_overrides
 
 AS_OF = datetime(2026, 1, 15, 2, 0, tzinfo=UTC)
 MODEL_ID = "20260115_020000Z"
@@ -39,9 +43,19 @@ def read(path: Path) -> Any:
 
 
 @pytest.fixture(scope="module")
-def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, EngineRunResult]:
+def telegram() -> Iterator[FakeTelegram]:
+    """A Bot API server that is down during the first run: the run must not need it."""
+    with FakeTelegram() as tg:
+        tg.go_down()
+        yield tg
+
+
+@pytest.fixture(scope="module")
+def first_run(
+    tmp_path_factory: pytest.TempPathFactory, telegram: FakeTelegram
+) -> tuple[Path, EngineRunResult]:
     root = tmp_path_factory.mktemp("engine")
-    return root, run_engine(None, AS_OF, overrides=overrides(root))
+    return root, run_engine(None, AS_OF, overrides=overrides(root, **telegram_overrides(telegram)))
 
 
 def test_engine_saves_one_verified_bundle_per_coin(first_run: tuple[Path, EngineRunResult]) -> None:
@@ -68,6 +82,24 @@ def test_engine_saves_one_verified_bundle_per_coin(first_run: tuple[Path, Engine
         encoder = read(root / f"archive/encoders/{MODEL_ID}/encoder.json")
         assert metrics["oos"]["first_bar"] >= encoder["cutoff_ms"]
         assert b"pickle" not in (folder / "model.bin").read_bytes()[:4096]
+
+
+def test_the_engine_tells_telegram_its_start_progress_and_finish_once_the_server_is_back(
+    first_run: tuple[Path, EngineRunResult], telegram: FakeTelegram
+) -> None:
+    root, result = first_run
+    assert telegram.calls == []  # down during the run, which succeeded all the same
+    telegram.come_back()
+    config = load_config(None, overrides=overrides(root, **telegram_overrides(telegram)))
+    assert asyncio.run(deliver_all(config)) >= 3
+    texts = telegram.texts()
+    assert texts[0] == (
+        "🚀 Engine started, as of 2026-01-15 02:00 UTC: 3 coins in 2 batches (15m, 30 days, synthetic market "
+        "(seed 7))."
+    ), texts[0]
+    assert any(t.startswith(f"⏳ Engine {MODEL_ID}: 3 of 3 coins done (100%).") for t in texts[1:-1]), texts
+    assert texts[-1].startswith(f"🏁 Engine {MODEL_ID} finished in ")
+    assert f"3 models saved, {len(result.promoted)} promoted" in texts[-1], texts[-1]
 
 
 def test_neural_heads_of_one_batch_are_trained_together(first_run: tuple[Path, EngineRunResult]) -> None:

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from huracan_core.evaluation.research import build_research_frame
 from huracan_core.market.lake import LakeSource
 from huracan_core.mechanic.hourly import run_mechanic
 from huracan_core.models.bundle import verify_bundle
+from tests.stubs.fake_telegram import FakeTelegram, deliver_all, telegram_overrides
 from tests.stubs.shifting_market import ShiftingEdgeSource
 from tests.unit.db.databases import PG_HOST, PG_PORT
 
@@ -104,10 +106,11 @@ def _trials(root: Path) -> list[tuple[str, str, bool]]:
 
 
 def test_a_challenger_that_sees_the_moved_edge_replaces_the_old_champion_under_the_cap_and_cooldown(
-    world: dict[str, Any], caplog: pytest.LogCaptureFixture
+    world: dict[str, Any], caplog: pytest.LogCaptureFixture, fake_telegram: FakeTelegram
 ) -> None:
     caplog.set_level(logging.INFO, logger="huracan.broadcaster")
-    storage, overrides, old = world["storage"], world["overrides"], world["champion"]
+    storage, old = world["storage"], world["champion"]
+    overrides = {**world["overrides"], **telegram_overrides(fake_telegram)}
     hour = LATER
 
     # The daily cap at zero: the challenger passes everything else and is still not promoted.
@@ -150,6 +153,19 @@ def test_a_challenger_that_sees_the_moved_edge_replaces_the_old_champion_under_t
     assert any(line.startswith(f"🔧 Mechanic promoted {SYMBOL} {challenger_id} (was {old['model_id']})") for line in said)
     assert any("not promoted: BNBUSDT: daily cap" in line for line in said), said
     assert any("not promoted: BNBUSDT: paired test" in line or "BNBUSDT: cooldown" in line for line in said), said
+    # ... and what the bot sends: the promotion with both models' numbers on the paired bars, the refusals.
+    assert asyncio.run(deliver_all(load_config(None, overrides=overrides))) == 3
+    refused, promoted, later = fake_telegram.texts()
+    assert "not promoted: BNBUSDT: daily cap" in refused
+    assert "BNBUSDT: paired test" in later or "BNBUSDT: cooldown" in later
+    lines = promoted.splitlines()
+    assert lines[0] == f"🔧 Mechanic promoted {SYMBOL} {challenger_id} (was {old['model_id']})."
+    assert lines[1].startswith(f"On {paired['bars']} bars unseen by both (champion {old['model_id']}):")
+    assert lines[2].startswith(f"  new: net {paired['challenger_net_pnl_pct']:+.2f}%, Sharpe ")
+    assert lines[3].startswith(f"  old: net {paired['champion_net_pnl_pct']:+.2f}%, Sharpe ")
+    assert lines[2].endswith(f"{paired['challenger_trades']} trades")
+    assert lines[3].endswith(f"{paired['champion_trades']} trades")
+    assert lines[5].startswith("Deflated Sharpe: new 0.") and "n/a" not in promoted, promoted
 
 
 NO_EDGE_HOURS = 24

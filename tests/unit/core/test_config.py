@@ -149,3 +149,53 @@ def test_cli_reports_a_bad_config_with_exit_code_2_and_no_traceback(tmp_path: Pa
     assert result.exit_code == 2
     assert "engine.mode" in result.output
     assert "Traceback" not in result.output
+
+
+def test_telegram_defaults_send_every_kind_to_the_public_bot_api() -> None:
+    cfg = load_config(REPO / "config.yaml", env={})
+    assert cfg.telegram.api_base_url == "https://api.telegram.org"
+    assert cfg.telegram.allowed_chat_ids == []
+    assert set(cfg.telegram.notify.model_dump().values()) == {"on"}
+    assert not cfg.telegram.enabled  # no token, no chat: log only
+    assert cfg.telegram.outbox_max_rows == 10_000
+
+
+def test_telegram_is_enabled_with_a_token_and_a_chat_and_the_chat_stays_a_string(tmp_path: Path) -> None:
+    path = write(tmp_path, "telegram: {token: '${TG}', chat_id: -1001234567890, notify: {trades: silent}}")
+    cfg = load_config(path, env={"TG": "123:SECRET"})
+    assert cfg.telegram.enabled and cfg.telegram.chat_id == "-1001234567890"
+    assert cfg.telegram.notify.trades == "silent"
+    channel = load_config(
+        write(tmp_path, "telegram: {token: '${TG}', chat_id: '@huracan'}"), env={"TG": "1:X"}
+    )
+    assert channel.telegram.chat_id == "@huracan"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("telegram: {notify: {trades: loud}}", "telegram.notify.trades: allowed: 'on', 'silent' or 'off'"),
+        ("telegram: {notify: {trade: on}}", "telegram.notify.trade: unknown key"),
+        (
+            "telegram: {api_base_url: 'ftp://example.org'}",
+            "telegram.api_base_url: must be an http:// or https://",
+        ),
+        ("telegram: {api_base_url: 'https://api.telegram.org/bot123:X'}", "without /bot<token>"),
+    ],
+)
+def test_telegram_errors_name_the_key_and_the_fix(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), env={})
+    assert message in str(info.value)
+
+
+def test_telegram_api_base_url_loses_its_trailing_slash(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, "telegram: {api_base_url: 'http://127.0.0.1:8081/'}"), env={})
+    assert cfg.telegram.api_base_url == "http://127.0.0.1:8081"
+
+
+def test_unquoted_on_and_off_in_yaml_are_the_switches_not_booleans(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, "telegram:\n  notify:\n    trades: off\n    engine: on\n"), env={})
+    assert (cfg.telegram.notify.trades, cfg.telegram.notify.engine) == ("off", "on")
+    env = {"HURACAN__TELEGRAM__NOTIFY__ERRORS": "off"}
+    assert load_config(write(tmp_path, ""), env=env).telegram.notify.errors == "off"
