@@ -3,7 +3,10 @@
 The library never imports Airflow: every key and attribute is read defensively, so the same functions
 serve a task or a whole run, under dag.test() or a real scheduler, and a missing key never turns a
 notification into a second failure. Every event goes through `broadcast`, the one place that decides
-how the user hears about it (a log line in the seed's style today; Telegram when that issue lands).
+how the user hears about it: always a log line in the seed's style and, when Telegram is configured, a row
+in the outbox that the bot process sends (outbox.py). Failures are sent (kind `failures`); a task's or a
+run's success is only logged: the Engine's own finish message and the Mechanic's promotions say what the
+night or the hour did, without a line per task.
 """
 
 from __future__ import annotations
@@ -11,13 +14,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from huracan_core.broadcaster.outbox import enqueue
+
+if TYPE_CHECKING:
+    from huracan_core.config import HuracanConfig
 
 log = logging.getLogger("huracan.broadcaster")
 
 Outcome = Literal["succeeded", "failed"]
-# A Telegram message is capped at 4096 characters; an exception text longer than this is cut.
+# An exception text longer than this is cut (a Telegram message is capped at 4096 characters anyway).
 _MAX_ERROR_CHARS = 500
+# The default: what a broadcast event is sent as (None: logged only).
+_AUTO = "auto"
 
 
 @dataclass(frozen=True)
@@ -112,40 +122,57 @@ def event_from_context(context: Mapping[str, Any], outcome: Outcome, *, run_leve
     )
 
 
-def broadcast(event: RunEvent) -> str:
-    """Tell the user about one event; returns the line sent. Logs only until Telegram lands."""
+def broadcast(event: RunEvent, *, kind: str | None = _AUTO, config: HuracanConfig | None = None) -> str:
+    """Tell the user about one event; returns the line. Always logged; queued for Telegram as `kind`.
+
+    By default a failure is sent as `failures` and a success only logged. `config` defaults to the
+    process's (outbox.use_config); without one, or without a Telegram token and chat, it is only logged.
+    """
     line = event.text()
     if event.outcome == "failed":
         log.error(line)
     else:
         log.info(line)
+    if kind == _AUTO:
+        kind = "failures" if event.outcome == "failed" else None
+    if kind is not None:
+        enqueue(kind, line, config=config)
     return line
 
 
-def announce(line: str, *, problem: bool = False) -> str:
-    """A service's message for the user (Hamilton's trades, refusals, guardrail stops); returns the line.
-
-    Logs only until the Telegram bot lands; then it is sent like every `broadcast`.
+def announce(
+    line: str,
+    *,
+    kind: str | None = None,
+    problem: bool = False,
+    photo: bytes | None = None,
+    config: HuracanConfig | None = None,
+) -> str:
+    """A component's message for the user (the Engine's progress, Hamilton's trades, promotions, guardrail
+    stops); returns the line. Always logged (a warning when `problem`); queued for Telegram as `kind`
+    (engine, failures, promotions, trades, guardrails, daily_summary, errors), None: logged only.
     """
     (log.warning if problem else log.info)(line)
+    if kind is not None:
+        enqueue(kind, line, photo=photo, config=config)
     return line
 
 
-def on_task_success(context: Mapping[str, Any]) -> None:
+def on_task_success(context: Mapping[str, Any], *, config: HuracanConfig | None = None) -> None:
     """Task-level on_success_callback."""
-    broadcast(event_from_context(context, "succeeded"))
+    broadcast(event_from_context(context, "succeeded"), config=config)
 
 
-def on_task_failure(context: Mapping[str, Any]) -> None:
-    """Task-level on_failure_callback (also fires when retries are exhausted)."""
-    broadcast(event_from_context(context, "failed"))
+def on_task_failure(context: Mapping[str, Any], *, config: HuracanConfig | None = None) -> None:
+    """Task-level on_failure_callback (fires when the last try failed)."""
+    broadcast(event_from_context(context, "failed"), config=config)
 
 
-def on_run_success(context: Mapping[str, Any]) -> None:
+def on_run_success(context: Mapping[str, Any], *, config: HuracanConfig | None = None) -> None:
     """DAG-level on_success_callback: the whole night finished."""
-    broadcast(event_from_context(context, "succeeded", run_level=True))
+    broadcast(event_from_context(context, "succeeded", run_level=True), config=config)
 
 
-def on_run_failure(context: Mapping[str, Any]) -> None:
+def on_run_failure(context: Mapping[str, Any], *, config: HuracanConfig | None = None) -> None:
     """DAG-level on_failure_callback: the night failed (reason from Airflow, e.g. task_failure)."""
-    broadcast(event_from_context(context, "failed", run_level=True))
+    broadcast(event_from_context(context, "failed", run_level=True), config=config)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -47,6 +48,8 @@ ORDER_STATUSES = ("intent", "placed", "filled", "rejected", "cancelled", "unknow
 PROMOTED_BY = ("engine", "mechanic", "rollback")
 RUN_STATUSES = ("running", "succeeded", "partial", "failed")
 MODEL_STATUSES = ("trained", "challenger", "champion", "retired", "rejected")
+# Kinds of notification, one per switch of telegram.notify (huracan_core/config.py NotifyConfig).
+NOTIFICATION_KINDS = ("engine", "failures", "promotions", "trades", "guardrails", "daily_summary", "errors")
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -146,7 +149,8 @@ live_trades = Table(
     Column("trade_id", String(128), nullable=False),
     Column("symbol", String(32), nullable=False),
     Column("side", String(8), nullable=False),  # one of TRADE_SIDES
-    Column("size", Float(), nullable=True),  # fraction of the coin's allocation at entry, like the backtest's `size`
+    # fraction of the coin's allocation at entry, like the backtest's `size`
+    Column("size", Float(), nullable=True),
     Column("max_size", Float(), nullable=True),  # largest fraction of the allocation held during the trade
     Column("quantity", Float(), nullable=False),  # base-asset units at entry
     Column("opened_at", UtcDateTime(), nullable=False),
@@ -293,6 +297,33 @@ trials = Table(
     Index(None, "symbol", "as_of"),
 )
 
+# The Telegram outbox: every notification a process queued for the chat, until the bot process has sent it.
+# Writers insert and never wait for Telegram; the bot claims rows in id order (claimed_by/claimed_at, so two
+# bot processes never send one row twice), sends, and sets sent_at. A row that keeps failing permanently
+# gets gave_up_at. The bot deletes sent and given-up rows after telegram.outbox_keep_days and the oldest
+# unsent rows beyond telegram.outbox_max_rows. The token is never stored, nor in last_error.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer(), nullable=False, autoincrement=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("kind", String(32), nullable=False),  # one of NOTIFICATION_KINDS
+    Column("text", Text(), nullable=False),  # the message, or the photo's caption
+    Column("photo", LargeBinary(), nullable=True),  # PNG bytes: sent with sendPhoto, text as its caption
+    Column("silent", Boolean(), nullable=False),  # sent without sound (telegram.notify.<kind>: silent)
+    Column("chat_id", String(64), nullable=False),
+    Column("attempts", Integer(), nullable=False),
+    Column("last_error", Text(), nullable=True),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("claimed_by", String(128), nullable=True),  # the bot process sending it (host:pid)
+    Column("claimed_at", UtcDateTime(), nullable=True),
+    Column("sent_at", UtcDateTime(), nullable=True),
+    Column("gave_up_at", UtcDateTime(), nullable=True),
+    PrimaryKeyConstraint("id"),
+    _one_of("kind", NOTIFICATION_KINDS, "kind"),
+    Index(None, "sent_at", "id"),
+)
+
 ALL_TABLES = (
     models,
     model_metrics,
@@ -304,4 +335,5 @@ ALL_TABLES = (
     orders,
     fills,
     trials,
+    notifications,
 )
