@@ -45,9 +45,11 @@ from huracan_core.archive.service_lease import (
     renew_lease,
 )
 from huracan_core.config import HuracanConfig
+from huracan_core.db import upgrade
 from huracan_core.exceptions import ConfigError, HuracanError
 from huracan_telegram import handlers, texts
-from huracan_telegram.redact import hidden, redact
+from huracan_telegram.bot_api import api_urls, protect_token, redact
+from huracan_telegram.delivery import deliver_forever
 
 log = logging.getLogger("huracan.telegram")
 
@@ -121,8 +123,9 @@ def build_application(config: HuracanConfig, state: handlers.BotState | None = N
     """The Application with every handler: the access guard first (group -1), then the commands and buttons;
     the daily summary job at telegram.daily_summary_utc unless notify.daily_summary is off."""
     token = check_settings(config)
-    base = config.telegram.api_base_url
-    app = ApplicationBuilder().token(token).base_url(f"{base}/bot").base_file_url(f"{base}/file/bot").build()
+    protect_token(token)  # before the Bot exists: python-telegram-bot logs its URL (with the token) at DEBUG
+    base_url, base_file_url = api_urls(config)
+    app = ApplicationBuilder().token(token).base_url(base_url).base_file_url(base_file_url).build()
     app.bot_data["huracan"] = state if state is not None else handlers.BotState.from_config(config)
     app.add_handler(TypeHandler(Update, handlers.guard), group=-1)
     only_new = filters.UpdateType.MESSAGE  # an edited old /trade must not run again
@@ -191,7 +194,8 @@ async def _serve(
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, outcome.stop.set)
-    base = app.bot.base_url.split("/bot", 1)[0]
+    base = app.bot_data["huracan"].config.telegram.api_base_url
+    delivery: asyncio.Task[None] | None = None
     try:
         await app.initialize()
     except TelegramError as exc:
@@ -231,6 +235,10 @@ async def _serve(
             outcome.fail(f"Cannot reach the Telegram Bot API at {base}: {type(exc).__name__}: {exc}")
             return
         await app.start()
+        # The notifications every other process queued in the database outbox, sent by this process alone.
+        delivery = asyncio.create_task(
+            deliver_forever(app.bot, app.bot_data["huracan"].config, stop=outcome.stop)
+        )
         me = app.bot.username
         log.info("Telegram bot @%s is polling; commands only from telegram.allowed_user_ids", me)
         if stop is not None:
@@ -239,6 +247,10 @@ async def _serve(
             on_started(app)
         await outcome.stop.wait()
     finally:
+        outcome.stop.set()
+        if delivery is not None:  # finish the message being sent before the HTTP client closes
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(delivery, 10)
         if app.updater is not None and app.updater.running:
             await app.updater.stop()
         if app.running:
@@ -257,6 +269,10 @@ async def _main(
     token = check_settings(config)
     storage, key = state.storage, lease_key(token)
     outcome = _Outcome()
+    try:  # the outbox and the tables the commands read; Hamilton and the Engine migrate the same way
+        await asyncio.to_thread(upgrade, config.general.database)
+    except (HuracanError, OSError) as exc:
+        log.warning("Could not migrate the database (%s); commands that read it will say so", exc)
     try:
         holder = await asyncio.to_thread(
             acquire_lease,
@@ -315,12 +331,11 @@ def run_bot(
     ConfigError when the token, chat_id or allowed_user_ids is missing. `state` and `on_started` (called in
     the event loop once polling runs) are for tests.
     """
-    token = check_settings(config)
-    with hidden(token):
-        state = state if state is not None else handlers.BotState.from_config(config)
-        return asyncio.run(
-            _main(config, state, stop=stop, install_signals=install_signals, on_started=on_started)
-        )
+    protect_token(check_settings(config))  # from now on no log record of this process shows the token
+    state = state if state is not None else handlers.BotState.from_config(config)
+    return asyncio.run(
+        _main(config, state, stop=stop, install_signals=install_signals, on_started=on_started)
+    )
 
 
 def poller_health(config: HuracanConfig, *, now: datetime) -> tuple[bool, str]:

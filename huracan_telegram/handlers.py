@@ -22,13 +22,14 @@ from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from huracan_core.archive import Storage
 from huracan_core.broadcaster import commands as cmd
+from huracan_core.broadcaster import outbox
 from huracan_core.broadcaster.access import AccessPolicy, RefusalCounter
 from huracan_core.broadcaster.daily_summary import DailySummary, daily_summary, equity_chart_png, summary_day
 from huracan_core.config import HuracanConfig
 from huracan_core.db import connect
 from huracan_core.exceptions import HuracanError
 from huracan_telegram import texts
-from huracan_telegram.redact import redact
+from huracan_telegram.bot_api import redact
 
 log = logging.getLogger("huracan.telegram")
 
@@ -246,20 +247,19 @@ async def on_daily(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def daily_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The scheduled summary of the UTC day that just ended, to telegram.chat_id (notify.daily_summary)."""
+    """The scheduled summary of the UTC day that just ended, queued in the outbox as a `daily_summary`
+    notification (telegram.notify.daily_summary: on, silent or off), so an outage only delays it."""
     state = state_of(context)
-    mode = state.config.telegram.notify.daily_summary
-    chat_id = state.config.telegram.chat_id
-    if mode == "off" or not chat_id:
-        return
     day = summary_day(state.clock())
     try:
         summary, png = await asyncio.to_thread(build_daily, state, day)
-        await send_daily(context.bot, chat_id, summary, png, quote=state.quote, silent=mode == "silent")
     except Exception as exc:  # the job runs again tomorrow; the bot must keep answering commands
-        log.error("The daily summary of %s could not be sent: %s: %s", day, type(exc).__name__, exc)
+        log.error("The daily summary of %s could not be made: %s: %s", day, type(exc).__name__, exc)
         return
-    log.info("Daily summary of %s sent to chat %s", day, chat_id)
+    text = texts.plain(texts.daily_caption(summary, quote=state.quote))
+    queued = await asyncio.to_thread(outbox.enqueue, "daily_summary", text, photo=png, config=state.config)
+    if queued:
+        log.info("Daily summary of %s queued for chat %s", day, state.config.telegram.chat_id)
 
 
 # --- /pause and /resume ---------------------------------------------------------------------------

@@ -5,9 +5,10 @@ Numbers carry their units (USDT, %, bps, days); times are UTC. Nothing here read
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
-from html import escape
+from html import escape, unescape
 
 from huracan_core.broadcaster.commands import (
     TRADE_USAGE,
@@ -44,6 +45,11 @@ MAX_LINES = 40  # rows of a list shown in one message; Telegram caps a message a
 
 def e(value: object) -> str:
     return escape(str(value), quote=False)
+
+
+def plain(text: str) -> str:
+    """An HTML text of this module as plain text (the outbox sends without parse mode)."""
+    return unescape(re.sub(r"</?(b|code)>", "", text))
 
 
 def when(moment: datetime | None) -> str:
@@ -195,9 +201,8 @@ def status_text(view: StatusView, *, quote: str, refusals: int | None = None) ->
         lines.append("<b>Hamilton</b>: no status file yet (it has not run against this archive).")
     else:
         stale = " <b>STALE: is Hamilton running?</b>" if view.stale else ""
-        lines.append(
-            f"<b>Hamilton</b> {e(h.mode)} (run {e(h.run_key)}): heartbeat {age(view.heartbeat_age_s)} ago{stale}"
-        )
+        run = "" if h.run_key == h.mode else f" (run {e(h.run_key)})"
+        lines.append(f"<b>Hamilton</b> {e(h.mode)}{run}: heartbeat {age(view.heartbeat_age_s)} ago{stale}")
         lines.append(f"Last bar {e(format_ms(h.bar_ms))}")
         lines.append(f"Equity {money(h.equity, quote)}, cash {money(h.cash, quote)}")
         if h.positions:
@@ -234,6 +239,13 @@ def status_text(view: StatusView, *, quote: str, refusals: int | None = None) ->
 
 
 # --- /champions -----------------------------------------------------------------------------------
+def _roster_time(text: str | None) -> str:
+    try:
+        return when(datetime.fromisoformat(text)) if text else "-"
+    except ValueError:
+        return e(text)
+
+
 def champions_text(view: ChampionsView) -> str:
     if not view.roster_found:
         return "No champion roster yet: the nightly Engine has not published champions."
@@ -241,7 +253,7 @@ def champions_text(view: ChampionsView) -> str:
         return "The roster is empty: no coin has a champion."
     ok = sum(1 for row in view.rows if row.trade_ok)
     lines = [
-        f"<b>Champions</b> ({ok} trade_ok of {len(view.rows)}), ranked; roster of {e(view.updated_at or '?')}"
+        f"<b>Champions</b> ({ok} trade_ok of {len(view.rows)}), ranked; roster of {_roster_time(view.updated_at)}"
     ]
     for rank, row in enumerate(view.rows[:MAX_LINES], start=1):
         mark = "▶️" if row.traded else ("✔️" if row.trade_ok else "✖️")

@@ -18,6 +18,14 @@ DbOpt = Annotated[
     str | None, typer.Option("--db", help="Database URL (SQLAlchemy); overrides general.database.")
 ]
 
+OptionalOpt = Annotated[
+    bool,
+    typer.Option(
+        "--optional",
+        help="Exit 0 with a message when telegram.token is not set (Telegram is optional in compose).",
+    ),
+]
+
 telegram_app = typer.Typer(
     help="The Telegram bot: /trade, /status, /pnl, ... for allowed users, notifications, the daily summary.",
     invoke_without_command=True,
@@ -32,16 +40,30 @@ def _config(config: ConfigOpt, archive: str | None, db: str | None = None) -> Hu
 @telegram_app.callback()
 @friendly_errors
 def telegram(
-    ctx: typer.Context, config: ConfigOpt = None, archive: ArchiveOpt = None, db: DbOpt = None
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    archive: ArchiveOpt = None,
+    db: DbOpt = None,
+    optional: OptionalOpt = False,
 ) -> None:
     """Run the bot until SIGINT/SIGTERM: long polling (one poller per token), commands only from
-    telegram.allowed_user_ids in telegram.chat_id (or telegram.allowed_chat_ids)."""
+    telegram.allowed_user_ids in telegram.chat_id (or telegram.allowed_chat_ids), and the notifications
+    the other services queue."""
     if ctx.invoked_subcommand is not None:
         return
     from huracan_core.logs import setup_logging
     from huracan_telegram.app import check_settings, route_library_logs, run_bot
 
     cfg = _config(config, archive, db)
+    token = cfg.telegram.token.get_secret_value() if cfg.telegram.token is not None else ""
+    if optional and not token:
+        console.print(
+            "Telegram is not configured (telegram.token, from HURACAN_TELEGRAM_TOKEN, is empty): no bot runs; "
+            "notifications stay in the logs.",
+            highlight=False,
+            markup=False,
+        )
+        return
     check_settings(cfg)  # a missing token, chat id or allow-list is a configuration error (exit 2)
     setup_logging(cfg.general.log_dir, name="telegram")
     route_library_logs()
