@@ -114,14 +114,18 @@ async def guard(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     verdict = state.policy.decide(user_id, chat_id)
     if verdict.allowed:
         return
-    state.refusals.record(user_id=user_id, chat_id=chat_id, what=_what(update), reason=verdict.reason)
+    what = _what(update)
+    if what.startswith(("command", "button")):
+        state.refusals.record(user_id=user_id, chat_id=chat_id, what=what, reason=verdict.reason)
+    else:  # chatter in a group the bot is in is no attempt to command it: dropped, not logged as one
+        log.debug("Ignored a %s from user id %s in chat %s: %s", what, user_id, chat_id, verdict.reason)
     raise ApplicationHandlerStop
 
 
 async def _reply(update: Update, text: str) -> None:
     message = update.effective_message
     if message is not None:
-        await message.reply_text(text, parse_mode=ParseMode.HTML, do_quote=False)
+        await message.reply_text(texts.fit(text), parse_mode=ParseMode.HTML, do_quote=False)
 
 
 async def _answer(update: Update, what: str, build: Callable[[], str]) -> None:
@@ -373,7 +377,9 @@ async def on_trade_button(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         log.error("The selector could not be written: %s: %s", type(exc).__name__, exc)
         await query.answer("Failed: nothing changed.", show_alert=True)
         await query.edit_message_text(
-            texts.error_text(f"/trade failed, nothing changed: {type(exc).__name__}: {exc}")
+            texts.error_text(
+                f"/trade failed, nothing changed: {type(exc).__name__}: {redact(str(exc))[:500]}"
+            )
         )
         return
     log.info(

@@ -47,6 +47,20 @@ def e(value: object) -> str:
     return escape(str(value), quote=False)
 
 
+def fit(text: str, limit: int = 4096) -> str:
+    """`text` within Telegram's limit, cut at a line (each line closes its own tags) with a marker."""
+    if len(text) <= limit:
+        return text
+    lines, kept = text.split("\n"), []
+    size = len("\n... (cut)")
+    for line in lines:
+        if size + len(line) + 1 > limit:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join(kept) + "\n... (cut)"
+
+
 def plain(text: str) -> str:
     """An HTML text of this module as plain text (the outbox sends without parse mode)."""
     return unescape(re.sub(r"</?(b|code)>", "", text))

@@ -121,10 +121,13 @@ def test_an_unlisted_users_trade_is_refused_logged_counted_and_changes_nothing(
 ) -> None:
     caplog.set_level(logging.INFO)
     with FakeTelegram() as tg, RunningBot(bot_config(tg, fresh_world), tg) as bot:
+        tg.push_message(user_id=MALLORY, chat_id=GROUP, text="hello all", chat_type="supergroup")  # chatter
         bot.refused("/trade 10", user_id=MALLORY, chat_id=MALLORY)
         bot.refused("/trade 10", user_id=MALLORY, chat_id=ALICE)  # even in the allowed chat
         bot.refused("/pause", user_id=MALLORY, chat_id=GROUP)
-        assert bot.state.refusals.of(MALLORY) == 3
+        assert (
+            bot.state.refusals.of(MALLORY) == 3
+        )  # updates are handled in order: the chatter was not counted
         assert "Huracan bot" in bot.ask("/help")[0]  # processed after the refusals: they were all handled
     assert tg.texts(MALLORY) == [] and tg.texts(GROUP) == [] and len(tg.texts(ALICE)) == 1
     assert read_selector(fresh_world.storage) is None
