@@ -13,6 +13,7 @@ WORKDIR /opt/huracan
 COPY --chown=airflow:root pyproject.toml README.md constraints.txt ./
 COPY --chown=airflow:root huracan_core ./huracan_core
 COPY --chown=airflow:root hamilton_service ./hamilton_service
+COPY --chown=airflow:root huracan_telegram ./huracan_telegram
 # Keep the image's own Airflow: installing with apache-airflow==$AIRFLOW_VERSION stops pip from swapping it.
 RUN pip install --no-cache-dir --extra-index-url "${TORCH_INDEX_URL}" \
         "apache-airflow==${AIRFLOW_VERSION}" -c constraints.txt ".[airflow]"

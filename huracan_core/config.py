@@ -278,7 +278,8 @@ class TelegramConfig(_Section):
     chat_id: str | None = None
     # Only these Telegram user ids may send commands (empty: nobody may).
     allowed_user_ids: list[int] = Field(default_factory=list)
-    # Only in these chats are commands answered (empty: any chat, still only from allowed_user_ids).
+    # Commands are answered only in chat_id and in these chats (empty: chat_id alone), and only from
+    # allowed_user_ids: a listed user in another chat is refused.
     allowed_chat_ids: list[int] = Field(default_factory=list)
     # Root URL of the Bot API server; Huracan appends /bot<token>/<method>. Change it only for a
     # self-hosted Bot API server (or a test server).
@@ -289,6 +290,8 @@ class TelegramConfig(_Section):
     outbox_max_rows: int = Field(default=10_000, ge=10, le=10_000_000)
     # Sent notifications are deleted from the outbox after this many days.
     outbox_keep_days: float = Field(default=7.0, gt=0)
+    # When the bot sends the daily summary (text and equity chart of the UTC day that just ended), "HH:MM" UTC.
+    daily_summary_utc: str = "00:05"
 
     _blank = field_validator("token", "chat_id", mode="before")(_empty_to_none)
 
@@ -297,6 +300,28 @@ class TelegramConfig(_Section):
     def _chat_id(cls, value: Any) -> Any:
         # YAML reads -1001234 as an int; the key is a string so that @channelname fits too.
         return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("allowed_user_ids", "allowed_chat_ids", mode="before")
+    @classmethod
+    def _id_list(cls, value: Any) -> Any:
+        # From the environment an id list arrives as one id (123) or a comma-separated string ("123,456").
+        if isinstance(value, int) and not isinstance(value, bool):
+            return [value]
+        if isinstance(value, str):
+            return [part.strip() for part in value.strip().strip("[]").split(",") if part.strip()]
+        return value
+
+    @field_validator("daily_summary_utc", mode="before")
+    @classmethod
+    def _daily_summary_utc(cls, value: Any) -> Any:
+        # YAML 1.1 reads an unquoted 00:05 as the sexagesimal number 5 (minutes); take it as the time written.
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+            return f"{value // 60:02d}:{value % 60:02d}"
+        text = str(value).strip()
+        match = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
+        if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+            raise ValueError('must be a UTC time "HH:MM", e.g. "00:05"')
+        return f"{int(match.group(1)):02d}:{match.group(2)}"
 
     @field_validator("api_base_url")
     @classmethod

@@ -101,6 +101,16 @@ def publish_lease() -> str:
     return "leases/publish.json"
 
 
+_LEASE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+
+
+def service_lease(name: str) -> str:
+    """The lease of one long-lived service instance (e.g. `telegram-<sha256 of the token, 16 hex>`)."""
+    if not _LEASE_NAME.match(name):
+        raise ValueError(f"lease name {name!r} must be lower-case letters, digits and dashes")
+    return f"leases/{name}.json"
+
+
 def mechanic_run_dir(as_of_id: str) -> str:
     return f"mechanic/runs/{_model_id(as_of_id)}"
 

@@ -12,6 +12,7 @@ from huracan_core.cli.hamilton import hamilton_app
 from huracan_core.cli.mechanic import mechanic
 from huracan_core.cli.regimes import regimes_command
 from huracan_core.cli.research import backtest_command, lookahead_command
+from huracan_core.cli.telegram_cmd import telegram_app
 
 app = typer.Typer(
     name="huracan",
@@ -25,6 +26,7 @@ app.add_typer(data.app, name="data")
 app.add_typer(hamilton_app, name="hamilton")
 app.add_typer(champion_app, name="champion")
 app.add_typer(archive_app, name="archive")
+app.add_typer(telegram_app, name="telegram")
 app.command("daily")(engine.daily)
 app.command("engine")(engine.engine)
 app.command("mechanic")(mechanic)

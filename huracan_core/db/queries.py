@@ -336,6 +336,21 @@ def promotions_on(bind: Bind, day: date) -> list[dict[str, Any]]:
     return rows
 
 
+def promotions_since(bind: Bind, since: datetime, *, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest promotions at or after `since` (newest first, at most `limit`), with their metrics decoded."""
+    stmt = (
+        select(promotions)
+        .where(promotions.c.promoted_at >= valid.aware("since", since))
+        .order_by(promotions.c.promoted_at.desc(), promotions.c.symbol)
+        .limit(limit)
+    )
+    with transaction(bind) as conn:
+        rows = [dict(row._mapping) for row in conn.execute(stmt)]
+    for row in rows:
+        row["metrics"] = json.loads(row["metrics"]) if row["metrics"] else None
+    return rows
+
+
 def pnl_by_day(bind: Bind, run_key: str = "paper") -> list[dict[str, Any]]:
     """End-of-day equity and return per UTC day of one run (default: the paper run), oldest first."""
     stmt = (
@@ -351,6 +366,23 @@ def get_run(bind: Bind, run_id: str) -> dict[str, Any] | None:
     """One run's row with its detail decoded, or None."""
     with transaction(bind) as conn:
         row = conn.execute(select(runs).where(runs.c.run_id == run_id)).first()
+    if row is None:
+        return None
+    out = dict(row._mapping)
+    out["detail"] = json.loads(out["detail"]) if out["detail"] else None
+    return out
+
+
+def last_run(bind: Bind, kind: str) -> dict[str, Any] | None:
+    """The run of `kind` (engine, mechanic, ...) with the newest as-of, its detail decoded; None when none ran."""
+    stmt = (
+        select(runs)
+        .where(runs.c.kind == kind)
+        .order_by(runs.c.as_of.desc(), runs.c.started_at.desc())
+        .limit(1)
+    )
+    with transaction(bind) as conn:
+        row = conn.execute(stmt).first()
     if row is None:
         return None
     out = dict(row._mapping)

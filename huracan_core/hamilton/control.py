@@ -232,7 +232,18 @@ class Selection:
         return asdict(self)
 
 
-def _roster_entries(roster: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+def read_roster(storage: Storage) -> Mapping[str, Any] | None:
+    """champion/champion.json as written by the Engine (ranked, with trade_ok), or None when there is none.
+
+    Not JSON at all raises CorruptFileError naming the file; its shape is checked by `roster_entries`.
+    """
+    try:
+        return storage.read_json(paths.champion_roster())
+    except FileNotFoundError:
+        return None
+
+
+def roster_entries(roster: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
     """The roster's champion entries in ranking order; entries without a symbol are not champions."""
     if roster is None:
         return []
@@ -282,7 +293,7 @@ def choose_symbols(
 
     Only champions with `trade_ok: true` are ever chosen; the roster's order is its ranking.
     """
-    entries = _roster_entries(roster)
+    entries = roster_entries(roster)
     by_symbol = {entry["symbol"]: entry for entry in entries}
     tradeable = [entry["symbol"] for entry in entries if entry.get("trade_ok") is True]
 

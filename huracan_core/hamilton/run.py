@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from huracan_core.archive import Storage, paths
+from huracan_core.archive import Storage
 from huracan_core.config import HuracanConfig
 from huracan_core.costs import fees_from_config
 from huracan_core.decision import DecisionSettings
@@ -25,7 +25,7 @@ from huracan_core.exceptions import ConfigError, HuracanError
 from huracan_core.features import DEFAULT_RECIPE
 from huracan_core.hamilton.brokers.paper import PaperBroker
 from huracan_core.hamilton.champions import ChampionBook, trade_symbols
-from huracan_core.hamilton.control import Selection, choose_symbols, read_pause, read_selector
+from huracan_core.hamilton.control import Selection, choose_symbols, read_pause, read_roster, read_selector
 from huracan_core.hamilton.entry_guard import EntryGuardrails
 from huracan_core.hamilton.feed import ReplayFeed
 from huracan_core.hamilton.frames import replay_frames
@@ -188,8 +188,7 @@ def _one_torch_thread() -> None:
 
 def _live_selection(storage: Storage, configured: Sequence[str] | None) -> Selection:
     """What to trade now: the selector file over the roster's trade_ok champions (see control.py)."""
-    roster = storage.read_json(paths.champion_roster()) if storage.exists(paths.champion_roster()) else None
-    return choose_symbols(read_selector(storage), roster, configured=configured)
+    return choose_symbols(read_selector(storage), read_roster(storage), configured=configured)
 
 
 def _broker(

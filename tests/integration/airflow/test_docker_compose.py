@@ -39,6 +39,7 @@ LONG_RUNNING = {
     "airflow-triggerer",
     "airflow-worker",
     "hamilton",
+    "telegram-bot",
 }
 ONE_SHOT = {"minio-init", "airflow-init"}
 
@@ -324,3 +325,74 @@ def test_hamilton_gets_exchange_keys_only_from_the_env_file(tmp_path: Path) -> N
         n: v for n, v in example.items() if re.search(r"(PASSWORD|SECRET|FERNET|TOKEN|API_KEY)", n) and v
     }
     assert secrets and not [n for n, v in secrets.items() if v in text]
+
+
+# --- the Telegram bot -------------------------------------------------------------------------------------
+
+
+def test_the_telegram_bot_runs_from_the_image_against_hamiltons_archive_and_database(
+    resolved: dict[str, Any],
+) -> None:
+    services = resolved["services"]
+    bot, hamilton = services["telegram-bot"], services["hamilton"]
+    assert bot["command"] == ["python", "-m", "huracan_telegram", "--optional"]
+    assert bot["image"] == hamilton["image"] and bot["build"] == hamilton["build"]
+    dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    assert re.search(r"^COPY .*\bhuracan_telegram\b", dockerfile, flags=re.MULTILINE)
+    env = bot["environment"]
+    for name in ("HURACAN_CONFIG", "HURACAN_ARCHIVE", "HURACAN_DATABASE_URL", "AWS_ACCESS_KEY_ID",
+                 "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION"):  # fmt: skip
+        assert env[name] == hamilton["environment"][name], name
+    assert not [name for name in env if name.startswith("AIRFLOW")]
+    assert set(bot["volumes"]) >= {v for v in hamilton["volumes"] if "config.yaml" in v}
+    depends = bot["depends_on"]
+    assert depends["postgres"]["condition"] == "service_healthy"
+    assert depends["airflow-init"]["condition"] == "service_completed_successfully"
+    # Exit 0 ("not configured") leaves it stopped; a failure (another poller) restarts it.
+    assert bot["restart"] == "on-failure"
+
+
+def test_the_bot_gets_its_token_chat_and_allow_list_only_from_the_env_file(tmp_path: Path) -> None:
+    raw = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    env = raw["x-huracan-env"]
+    for name in ("HURACAN_TELEGRAM_TOKEN", "HURACAN_TELEGRAM_CHAT_ID", "HURACAN_TELEGRAM_ALLOWED_USER_IDS"):
+        assert re.fullmatch(r"\$\{" + name + r":-\}", str(env[name])), env[name]
+    given = _resolve(
+        _env_file(
+            tmp_path,
+            HURACAN_TELEGRAM_TOKEN="123:from-env",
+            HURACAN_TELEGRAM_CHAT_ID="-100123",
+            HURACAN_TELEGRAM_ALLOWED_USER_IDS="111,222",
+        )
+    )["services"]["telegram-bot"]["environment"]
+    assert given["HURACAN_TELEGRAM_TOKEN"] == "123:from-env"
+    # config.yaml reads the three variables; the allow-list arrives as the comma-separated ids.
+    config = load_config(REPO / "config.yaml", env=given)
+    assert config.telegram.allowed_user_ids == [111, 222] and config.telegram.chat_id == "-100123"
+    assert load_config(REPO / "config.yaml", env={}).telegram.allowed_user_ids == []  # empty: nobody
+
+
+def test_the_bot_health_check_command_follows_its_poller_lease(
+    resolved: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from huracan_core.archive.service_lease import acquire_lease
+    from huracan_telegram.app import lease_key
+
+    check = resolved["services"]["telegram-bot"]["healthcheck"]
+    assert check["test"][:4] == ["CMD", "huracan", "telegram", "health"]
+    assert _seconds(check["interval"]) >= 15 and check["retries"] >= 1
+    for name in [n for n in os.environ if n.startswith("HURACAN")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HURACAN_CONFIG", str(REPO / "config.yaml"))
+    monkeypatch.setenv("HURACAN_TELEGRAM_TOKEN", "123456:health-check-token")
+    monkeypatch.setenv("HURACAN_TELEGRAM_CHAT_ID", "111")
+    monkeypatch.setenv("HURACAN_TELEGRAM_ALLOWED_USER_IDS", "111")
+    archive = tmp_path / "archive"
+    args = [*check["test"][2:], "--archive", str(archive)]
+    assert CliRunner().invoke(app, args).exit_code == 1  # no bot polls
+    acquire_lease(Storage(str(archive)), lease_key("123456:health-check-token"), holder_id="bot",
+                  host=socket.gethostname(), pid=os.getpid(), what="huracan telegram", ttl_s=60,
+                  now=datetime.now(UTC))  # fmt: skip
+    assert CliRunner().invoke(app, args).exit_code == 0
