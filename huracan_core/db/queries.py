@@ -218,8 +218,10 @@ def finish_run(
     symbols_failed: int,
     symbols_skipped: int,
     detail: Mapping[str, Any] | None = None,
+    symbols_total: int | None = None,
 ) -> None:
-    """Close a run started with record_run, keeping its kind, as_of, started_at and symbols_total."""
+    """Close a run started with record_run, keeping its kind, as_of and started_at; `symbols_total` when
+    given replaces the one recorded at the start (a run learns its universe after it has started)."""
     values: dict[str, Any] = {
         "finished_at": valid.aware("finished_at", finished_at),
         "status": valid.one_of("run status", status, RUN_STATUSES),
@@ -229,6 +231,8 @@ def finish_run(
     }
     if detail is not None:
         values["detail"] = valid.json_text(f"detail of run {run_id}", detail)
+    if symbols_total is not None:
+        values["symbols_total"] = valid.count("symbols_total", symbols_total)
     with transaction(bind) as conn:
         result = conn.execute(runs.update().where(runs.c.run_id == run_id).values(**values))
         if result.rowcount == 0:

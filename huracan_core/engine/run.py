@@ -150,13 +150,14 @@ def run_engine(
             status.finish("failed")
             finish_run(db, run_id=f"engine-{run_id}", finished_at=datetime.now(UTC), status="failed",
                        symbols_succeeded=len(result.trained), symbols_failed=len(result.symbols),
-                       symbols_skipped=len(result.skipped), detail={"error": str(exc)})
+                       symbols_skipped=len(result.skipped), detail={"error": str(exc)},
+                       symbols_total=len(result.symbols))
             db.dispose()
             raise
         finish_run(db, run_id=f"engine-{run_id}", finished_at=datetime.now(UTC),
                    status="succeeded" if not result.failed else "partial",
                    symbols_succeeded=len(result.trained), symbols_failed=len(result.failed),
-                   symbols_skipped=len(result.skipped),
+                   symbols_skipped=len(result.skipped), symbols_total=len(result.symbols),
                    detail={"promoted": result.promoted, "wall_time_s": result.wall_time_s})
         db.dispose()
         status.finish()

@@ -335,7 +335,7 @@ def run_mechanic(
     except Exception as exc:
         finish_run(db, run_id=run_key, finished_at=datetime.now(UTC), status="failed", symbols_succeeded=0,
                    symbols_failed=len(result.symbols), symbols_skipped=len(result.skipped),
-                   detail={"error": str(exc)})  # fmt: skip
+                   detail={"error": str(exc)}, symbols_total=len(result.symbols))  # fmt: skip
         db.dispose()
         raise
     result.challengers = list(published["challengers"])
@@ -351,7 +351,7 @@ def run_mechanic(
     finish_run(db, run_id=run_key, finished_at=datetime.now(UTC),
                status="succeeded" if not result.failed else "partial",
                symbols_succeeded=len(result.challengers), symbols_failed=len(result.failed),
-               symbols_skipped=len(result.skipped),
+               symbols_skipped=len(result.skipped), symbols_total=len(result.symbols),
                detail={"promoted": result.promoted, "wall_time_s": result.wall_time_s})  # fmt: skip
     db.dispose()
     return result

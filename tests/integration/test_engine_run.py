@@ -137,8 +137,8 @@ def test_engine_writes_report_summary_status_roster_and_database_rows(
     with sa.create_engine(f"sqlite:///{root / 'huracan.db'}").connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM models")).scalar() == 3
         assert conn.execute(sa.text("SELECT count(*) FROM model_metrics WHERE scope = 'oos'")).scalar() > 0
-        runs = conn.execute(sa.text("SELECT run_id, status FROM runs")).all()
-    assert [tuple(r) for r in runs] == [(f"engine-{MODEL_ID}", "succeeded")]
+        runs = conn.execute(sa.text("SELECT run_id, status, symbols_total, symbols_succeeded FROM runs")).all()
+    assert [tuple(r) for r in runs] == [(f"engine-{MODEL_ID}", "succeeded", 3, 3)]
 
 
 def test_same_as_of_again_resumes_then_force_replaces_without_duplicates(

@@ -22,6 +22,7 @@ import email.policy
 import itertools
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -60,6 +61,12 @@ class _ApiError(Exception):
 class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (a long poll cut by a 409, a bot shutting down) is normal here, not a traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class FakeTelegram:
