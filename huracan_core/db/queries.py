@@ -470,3 +470,48 @@ def models_with_status(bind: Bind, status: str) -> set[tuple[str, str]]:
     with transaction(bind) as conn:
         return {(row.symbol, row.model_id) for row in conn.execute(stmt)}
 
+
+def models_of(bind: Bind, symbol: str, *, limit: int = 50, scope: str = "oos") -> list[dict[str, Any]]:
+    """One coin's recorded models, newest first, each with its metrics of `scope` as a dict (name -> value)."""
+    stmt = (
+        select(models)
+        .where(models.c.symbol == valid.symbol(symbol))
+        .order_by(models.c.trained_as_of.desc(), models.c.model_id.desc())
+        .limit(limit)
+    )
+    with transaction(bind) as conn:
+        rows = [dict(row._mapping) for row in conn.execute(stmt)]
+        ids = [row["model_id"] for row in rows]
+        metrics: dict[str, dict[str, float]] = {model_id: {} for model_id in ids}
+        if ids:
+            columns = (model_metrics.c.model_id, model_metrics.c.metric_name, model_metrics.c.metric_value)
+            found = conn.execute(
+                select(*columns).where(
+                    model_metrics.c.symbol == symbol,
+                    model_metrics.c.model_id.in_(ids),
+                    model_metrics.c.scope == scope,
+                )
+            )
+            for model_id, name, value in found:
+                metrics[model_id][name] = value
+    for row in rows:
+        row["metrics"] = metrics[row["model_id"]]
+    return rows
+
+
+def promotion_history(bind: Bind, *, limit: int = 100, symbol: str | None = None) -> list[dict[str, Any]]:
+    """Champion pointer moves (rollbacks included), newest first, with their metrics decoded."""
+    stmt = select(promotions).order_by(promotions.c.promoted_at.desc(), promotions.c.symbol).limit(limit)
+    if symbol is not None:
+        stmt = stmt.where(promotions.c.symbol == valid.symbol(symbol))
+    with transaction(bind) as conn:
+        rows = [dict(row._mapping) for row in conn.execute(stmt)]
+    for row in rows:
+        row["metrics"] = json.loads(row["metrics"]) if row["metrics"] else None
+    return rows
+
+
+def recorded_symbols(bind: Bind) -> list[str]:
+    """Every coin with at least one recorded model, sorted."""
+    with transaction(bind) as conn:
+        return list(conn.execute(select(models.c.symbol).distinct().order_by(models.c.symbol)).scalars())
