@@ -93,6 +93,14 @@ def render_page(data: Mapping[str, Any], *, quote_currency: str = "USDT") -> str
     )
 
 
+def render_error(message: str) -> str:
+    """A page with only `message` in an error block: what the page says when it cannot start reading."""
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Huracan</title>'
+        f'<style>{STYLE}</style></head><body><h1>Huracan</h1><div class="error">{fmt.text(message)}</div></body></html>'
+    )
+
+
 # --- sections -------------------------------------------------------------------------------------------------
 def _section(anchor: str, title: str, data: Any, render: Any) -> str:
     if isinstance(data, Mapping) and set(data) == {"error"}:
