@@ -44,7 +44,8 @@ CHAMPION_METRICS = (
     "trades",
     "recent_net_pnl_pct",
 )
-HISTORY_MODELS = 12  # models per coin on the page; the JSON endpoint takes ?limit=
+HISTORY_MODELS = 12  # models (and pointer moves) per coin on the page; the JSON endpoint takes ?limit=
+PROMOTIONS_SHOWN = 50  # the newest pointer moves on the page; the JSON endpoint takes ?limit=
 # What reading the database raises when it cannot be read: the readers' named errors, or the driver's own.
 DATABASE_ERRORS = (DatabaseUnavailableError, DatabaseAccessError, DatabaseNotMigratedError, SQLAlchemyError)
 
@@ -197,18 +198,20 @@ def _moment(value: Any) -> datetime:
 
 
 # --- promotions and model history ---------------------------------------------------------------------------
-def promotions(storage: Storage, db: Engine, *, limit: int = 50, symbol: str | None = None) -> dict[str, Any]:
-    """Every champion pointer move, newest first, rollbacks included, each with its reason and the new model's
-    out-of-sample numbers. champion/promotions.json is the record; the database's `promotions` rows add the
-    reason where the archive's record has none (the Engine's and the Mechanic's); without the database the
-    moves are still listed, with a warning."""
+def promotions(
+    storage: Storage, db: Engine, *, limit: int | None = 50, symbol: str | None = None
+) -> dict[str, Any]:
+    """The newest `limit` champion pointer moves (None: all), rollbacks included, each with its reason and the
+    new model's out-of-sample numbers. champion/promotions.json is the record; the database's `promotions` rows
+    add the reason where the archive's record has none (the Engine's and the Mechanic's); without the database
+    the moves are still listed, with a warning."""
     history = [r for r in read_promotions(storage) if isinstance(r, Mapping)]
     if symbol is not None:
         history = [r for r in history if r.get("symbol") == symbol]
     reasons: dict[tuple[str, str, str], str] = {}
     warning = None
     try:
-        for row in promotion_history(db, limit=max(limit * 4, 200), symbol=symbol):
+        for row in promotion_history(db, limit=max((limit or len(history)) * 4, 200), symbol=symbol):
             reasons[(row["symbol"], row["to_model_id"], _minute(row["promoted_at"]))] = row["reason"]
     except DATABASE_ERRORS as exc:
         warning = f"reasons from the database are missing: {_database_problem(exc, db)}"
@@ -247,10 +250,19 @@ def _verdict(record: Mapping[str, Any]) -> str | None:
 
 
 def model_history(
-    storage: Storage, db: Engine, symbol: str, *, limit: int = HISTORY_MODELS
+    storage: Storage,
+    db: Engine,
+    symbol: str,
+    *,
+    limit: int = HISTORY_MODELS,
+    moves: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """One coin's models, newest first (status and out-of-sample metrics from the database), its current
-    champion, its pointer moves and how many Mechanic challengers were tried for it."""
+    champion, its pointer moves and how many Mechanic challengers were tried for it. `moves` are the rows of
+    `promotions` already read for every coin (the page reads promotions.json once, not once per coin)."""
+    if moves is None:
+        moves = promotions(storage, db, symbol=symbol, limit=limit)["promotions"]
+    mine = [dict(m) for m in moves if m.get("symbol") == symbol][:limit]
     pointer = read_pointer(storage, symbol)
     return plain(
         {
@@ -269,7 +281,7 @@ def model_history(
                 }
                 for row in models_of(db, symbol, limit=limit)
             ],
-            "promotions": promotions(storage, db, symbol=symbol, limit=limit)["promotions"],
+            "promotions": mine,
             "trials": trial_count(db, symbol),
         }
     )
@@ -364,11 +376,17 @@ def overview(
 ) -> dict[str, Any]:
     """Every section of the page, each its data or {"error": ...}. `timeframe` sets Hamilton's health limit,
     `default_run_key` the equity curve shown before Hamilton wrote a status, `configured` is hamilton.symbols."""
+    moves = section("promotions", lambda: promotions(storage, db, limit=None), db=db)
+    every_move = moves.get("promotions") if "error" not in moves else None
+    if every_move is not None:
+        moves = {**moves, "promotions": every_move[:PROMOTIONS_SHOWN]}
     listed = section("coins", lambda: coins(storage, db), db=db)
     histories: dict[str, Any] = {}
     for symbol in listed if isinstance(listed, list) else []:
         histories[symbol] = section(
-            f"the model history of {symbol}", lambda s=symbol: model_history(storage, db, s), db=db
+            f"the model history of {symbol}",
+            lambda s=symbol: model_history(storage, db, s, moves=every_move),
+            db=db,
         )
     return {
         "generated_at": now.isoformat(),
@@ -377,7 +395,7 @@ def overview(
         "last_night": section(
             "last night", lambda: last_night(storage, db, find_dag_run=find_dag_run), db=db
         ),
-        "promotions": section("promotions", lambda: promotions(storage, db), db=db),
+        "promotions": moves,
         "hamilton": section(
             "Hamilton",
             lambda: hamilton(storage, db, now=now, timeframe=timeframe, default_run_key=default_run_key),
