@@ -150,11 +150,14 @@ def _champions(data: Mapping[str, Any]) -> str:
 def _last_night(data: Mapping[str, Any]) -> str:
     out = []
     running = data.get("engine_status")
-    if isinstance(running, Mapping) and not running.get("finished"):
+    if isinstance(running, Mapping) and running.get("job") == "engine" and not running.get("finished"):
         done = len(running.get("symbols_done") or [])
+        problem = f" Last error: {fmt.text(running['last_error'])}." if running.get("last_error") else ""
         out.append(
-            f"<p>{fmt.badge('running', 'info')} The Engine is working now: {fmt.text(running.get('phase'))}, "
-            f"{done} of {fmt.text(running.get('symbols_total'))} coins done, ETA {fmt.when(running.get('eta'))}.</p>"
+            f"<p>{fmt.badge('running', 'info')} <code>huracan engine</code> is working: "
+            f"{fmt.text(running.get('phase'))}, {done} of {fmt.text(running.get('symbols_total'))} coins done, "
+            f"ETA {fmt.when(running.get('eta'))} (<code>engine_status.json</code> updated "
+            f"{fmt.when(running.get('updated_at'))}).{problem}</p>"
         )
     run = data.get("run")
     if not run:

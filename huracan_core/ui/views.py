@@ -10,6 +10,7 @@ that is down) into that section's error message, so one broken file never hides 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -33,6 +34,8 @@ from huracan_core.hamilton.control import choose_symbols, read_pause, read_selec
 from huracan_core.hamilton.status import check_health, default_max_age_seconds, read_status
 
 log = logging.getLogger(__name__)
+
+_SYMBOL = re.compile(r"[A-Z0-9]{2,20}")  # a coin as the archive's paths write it (BTCUSDT)
 
 NIGHTLY_DAG_ID = "huracan_engine_nightly"
 # The columns of the champions table, from the pointer's out-of-sample metrics (after costs).
@@ -82,9 +85,10 @@ def champions(storage: Storage) -> dict[str, Any]:
 
 
 def _pointer_symbols(storage: Storage) -> list[str]:
+    """Symbols with a folder under champion/ that holds a pointer (other files and folders are not coins)."""
     names = [key.rsplit("/", 1)[-1] for key in storage.list("champion")]
     return [
-        name for name in names if not name.endswith(".json") and storage.exists(paths.champion_pointer(name))
+        name for name in names if _SYMBOL.fullmatch(name) and storage.exists(paths.champion_pointer(name))
     ]
 
 

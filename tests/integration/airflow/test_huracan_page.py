@@ -229,9 +229,36 @@ def test_a_broken_config_or_archive_file_is_a_clear_message_not_a_stack(site: Si
         config_file.write_text(kept_config)
 
 
-def test_a_night_links_to_the_nightly_dag_run_that_trained_it(airflow_home: Path) -> None:
-    """The plugin finds the night's DAG run in Airflow's own database (here the in-process Airflow's)."""
+@pytest.fixture
+def plugin(airflow_home: Path) -> Any:
+    """plugins/huracan_plugin.py imported in the in-process Airflow (its own metadata database)."""
     import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "huracan_plugin_under_test", REPO / "plugins" / "huracan_plugin.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_page_reads_the_archive_and_database_the_airflow_variables_name(
+    plugin: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the tasks do: the Variables huracan_archive and huracan_database override config.yaml."""
+    config = write_nightly_config(tmp_path, symbols=["BTCUSDT"], coins_per_batch=1)
+    monkeypatch.setenv("HURACAN_CONFIG", str(config))
+    assert plugin._config().general.archive == str(tmp_path / "archive")
+    monkeypatch.setenv("AIRFLOW_VAR_HURACAN_ARCHIVE", str(tmp_path / "other-archive"))
+    monkeypatch.setenv("AIRFLOW_VAR_HURACAN_DATABASE", f"sqlite:///{tmp_path / 'other.db'}")
+    settings = plugin._config()
+    assert settings.general.archive == str(tmp_path / "other-archive")
+    assert settings.general.database == f"sqlite:///{tmp_path / 'other.db'}"
+
+
+def test_a_night_links_to_the_nightly_dag_run_that_trained_it(plugin: Any) -> None:
+    """The plugin finds the night's DAG run in Airflow's own database."""
     from datetime import timedelta
 
     from airflow.models.dagrun import DagRun
@@ -239,12 +266,6 @@ def test_a_night_links_to_the_nightly_dag_run_that_trained_it(airflow_home: Path
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunType
 
-    spec = importlib.util.spec_from_file_location(
-        "huracan_plugin_under_test", REPO / "plugins" / "huracan_plugin.py"
-    )
-    assert spec is not None and spec.loader is not None
-    plugin = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(plugin)
     night = datetime(2031, 3, 4, 2, 0, tzinfo=UTC)  # a date no other test of this session runs
     with create_session() as session:
         run = DagRun(

@@ -3,6 +3,7 @@ place of a failed section, text escaped, and nothing that would load from anywhe
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
@@ -142,3 +143,10 @@ def test_the_equity_chart_draws_any_number_of_days(days: int) -> None:
         assert "No equity recorded yet" in svg
     else:
         assert curve[-1]["day"] in svg and ("<circle" in svg) == (days == 1)
+
+
+def test_a_night_in_progress_shows_its_phase_and_progress(tmp_path: Path) -> None:
+    status = {"job": "engine", "phase": "training", "symbols_total": 3, "symbols_done": ["BTCUSDT"],
+              "finished": False, "updated_at": "2026-11-25T02:10:00+00:00", "eta": None, "last_error": None}  # fmt: skip
+    page = _page(tmp_path, populated=False, **{paths.engine_status(): json.dumps(status)})
+    assert "is working: training, 1 of 3 coins done" in page and "2026-11-25 02:10 UTC" in page
