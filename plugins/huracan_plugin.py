@@ -135,12 +135,17 @@ def create_app() -> Any:
     )
 
     def read(name: str, gather: Any) -> Any:
-        """One section's data for the JSON endpoints: a read failure is a 500 with its message, no stack."""
+        """One section's data for the JSON endpoints: a read failure is a 500 with its message, no stack.
+
+        `gather(config, storage, rows)` gets the database as `rows`, or None while it has no Huracan tables yet
+        (then the archive's part is answered alone, as on the page).
+        """
         try:
             config, storage, db = _world()
         except ConfigError as exc:
             return JSONResponse({"error": f"configuration error: {exc}"}, status_code=500)
-        data = views.section(name, lambda: gather(config, storage, db), db=db)
+        rows = db if views.database_note(db) is None else None
+        data = views.section(name, lambda: gather(config, storage, rows), db=db)
         if isinstance(data, dict) and set(data) == {"error"}:
             return JSONResponse(data, status_code=500)
         return data
@@ -173,7 +178,11 @@ def create_app() -> Any:
 
     @app.get("/api/overview")
     def api_overview() -> Any:
-        return read("overview", everything)
+        try:
+            config, storage, db = _world()
+        except ConfigError as exc:
+            return JSONResponse({"error": f"configuration error: {exc}"}, status_code=500)
+        return everything(config, storage, db)  # each section carries its own error, if any
 
     @app.get("/api/champions")
     def api_champions() -> Any:

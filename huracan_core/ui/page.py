@@ -75,6 +75,7 @@ def render_page(data: Mapping[str, Any], *, quote_currency: str = "USDT") -> str
         "<h1>Huracan</h1>",
         f'<div class="meta">Generated {fmt.when(data.get("generated_at"))} &middot; archive <code>'
         f"{fmt.text(data.get('archive'))}</code> &middot; refresh the page for newer data</div>",
+        f'<div class="empty">{fmt.text(data["database_note"])}</div>' if data.get("database_note") else "",
         '<nav><a href="#champions">Champions</a><a href="#last-night">Last night</a><a href="#hamilton">Hamilton</a>'
         '<a href="#selector">Symbols selector</a><a href="#promotions">Promotions</a>'
         '<a href="#models">Model history</a><a href="#api">JSON</a></nav>',

@@ -20,7 +20,8 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from huracan_core.archive import Storage, paths
 from huracan_core.archive.pointers import read_pointer, read_promotions
-from huracan_core.db.connection import DatabaseAccessError, DatabaseNotMigratedError, translate
+from huracan_core.db.connection import DatabaseAccessError, DatabaseNotMigratedError, mask_url, translate
+from huracan_core.db.migrate import current_revision, head_revision
 from huracan_core.db.queries import (
     get_run,
     models_of,
@@ -133,7 +134,10 @@ def _buy_and_hold(storage: Storage, folder: str) -> float | None:
 
 # --- last night --------------------------------------------------------------------------------------------
 def last_night(
-    storage: Storage, db: Engine, *, find_dag_run: Callable[[str], Mapping[str, Any] | None] | None = None
+    storage: Storage,
+    db: Engine | None,
+    *,
+    find_dag_run: Callable[[str], Mapping[str, Any] | None] | None = None,
 ) -> dict[str, Any]:
     """The newest nightly run: models trained, promoted, not promoted and why, skipped and failed with their
     reasons, and how long it took.
@@ -188,8 +192,10 @@ def last_night(
     return plain({"run": run, "engine_status": running})
 
 
-def _database_run(db: Engine, run_id: str) -> dict[str, Any] | None:
+def _database_run(db: Engine | None, run_id: str) -> dict[str, Any] | None:
     """The run's row, or None when there is none (a night run by Airflow records none) or it cannot be read."""
+    if db is None:
+        return None
     try:
         return get_run(db, run_id)
     except DATABASE_ERRORS:
@@ -203,7 +209,7 @@ def _moment(value: Any) -> datetime:
 
 # --- promotions and model history ---------------------------------------------------------------------------
 def promotions(
-    storage: Storage, db: Engine, *, limit: int | None = 50, symbol: str | None = None
+    storage: Storage, db: Engine | None, *, limit: int | None = 50, symbol: str | None = None
 ) -> dict[str, Any]:
     """The newest `limit` champion pointer moves (None: all), rollbacks included, each with its reason and the
     new model's out-of-sample numbers. champion/promotions.json is the record; the database's `promotions` rows
@@ -215,7 +221,12 @@ def promotions(
     reasons: dict[tuple[str, str, str], str] = {}
     warning = None
     try:
-        for row in promotion_history(db, limit=max((limit or len(history)) * 4, 200), symbol=symbol):
+        rows = (
+            []
+            if db is None
+            else promotion_history(db, limit=max((limit or len(history)) * 4, 200), symbol=symbol)
+        )
+        for row in rows:
             reasons[(row["symbol"], row["to_model_id"], _minute(row["promoted_at"]))] = row["reason"]
     except DATABASE_ERRORS as exc:
         warning = f"reasons from the database are missing: {_database_problem(exc, db)}"
@@ -255,7 +266,7 @@ def _verdict(record: Mapping[str, Any]) -> str | None:
 
 def model_history(
     storage: Storage,
-    db: Engine,
+    db: Engine | None,
     symbol: str,
     *,
     limit: int = HISTORY_MODELS,
@@ -283,22 +294,22 @@ def model_history(
                     "max_drawdown_pct": row["metrics"].get("max_drawdown_pct"),
                     "trades": row["metrics"].get("trades"),
                 }
-                for row in models_of(db, symbol, limit=limit)
+                for row in (models_of(db, symbol, limit=limit) if db is not None else [])
             ],
             "promotions": mine,
-            "trials": trial_count(db, symbol),
+            "trials": trial_count(db, symbol) if db is not None else 0,
         }
     )
 
 
-def coins(storage: Storage, db: Engine) -> list[str]:
+def coins(storage: Storage, db: Engine | None) -> list[str]:
     """Every coin with a champion pointer or a recorded model, sorted."""
-    return sorted(set(_pointer_symbols(storage)) | set(recorded_symbols(db)))
+    return sorted(set(_pointer_symbols(storage)) | set(recorded_symbols(db) if db is not None else []))
 
 
 # --- Hamilton and the selector ------------------------------------------------------------------------------
 def hamilton(
-    storage: Storage, db: Engine, *, now: datetime, timeframe: str, default_run_key: str
+    storage: Storage, db: Engine | None, *, now: datetime, timeframe: str, default_run_key: str
 ) -> dict[str, Any]:
     """hamilton_status.json with the heartbeat's age and health, and the run's equity and drawdown per UTC day
     (`daily_equity`). Without a status file the curve is the `default_run_key` run's (the configured mode)."""
@@ -306,7 +317,7 @@ def hamilton(
     run_key = status.run_key if status is not None else default_run_key
     out: dict[str, Any] = {"status": None, "run_key": run_key, "equity_curve": [], "equity_error": None}
     try:
-        out["equity_curve"] = equity_curve(pnl_by_day(db, run_key))
+        out["equity_curve"] = equity_curve(pnl_by_day(db, run_key)) if db is not None else []
     except DATABASE_ERRORS as exc:  # the status file still says what Hamilton holds
         out["equity_error"] = _database_problem(exc, db)
     if status is None:
@@ -361,11 +372,36 @@ def section(name: str, read: Callable[[], Any], *, db: Engine | None = None) -> 
     except HuracanError as exc:
         message = str(exc)
     except SQLAlchemyError as exc:
-        message = _database_problem(exc, db) if db is not None else _first_line(exc)
+        message = _database_problem(exc, db)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         message = f"{type(exc).__name__}: {_first_line(exc)}"
     log.warning("Huracan page: %s could not be read: %s", name, message)
     return {"error": message}
+
+
+def database_note(db: Engine) -> str | None:
+    """None when the database holds this code's schema; else why its rows are left out of the page.
+
+    A new install has no tables until the first nightly run (or `huracan db upgrade`) creates them: the page
+    then shows what the archive holds, with this note, instead of an error in every section. A database that
+    cannot be reached gives None here: the sections that read it say so.
+    """
+    try:
+        at = current_revision(db)
+        head = head_revision()
+    except DATABASE_ERRORS:
+        return None
+    if at is None:
+        return (
+            f"The database ({mask_url(db.url)}) has no Huracan tables yet: the first nightly run creates them "
+            "(or `huracan db upgrade`). Until then the page shows what the archive holds."
+        )
+    if at != head:
+        return (
+            f"The database ({mask_url(db.url)}) is at schema revision {at} and this code reads {head}: its rows are "
+            "left out until `huracan db upgrade` (the next nightly run upgrades it)."
+        )
+    return None
 
 
 def overview(
@@ -380,29 +416,32 @@ def overview(
 ) -> dict[str, Any]:
     """Every section of the page, each its data or {"error": ...}. `timeframe` sets Hamilton's health limit,
     `default_run_key` the equity curve shown before Hamilton wrote a status, `configured` is hamilton.symbols."""
-    moves = section("promotions", lambda: promotions(storage, db, limit=None), db=db)
+    note = database_note(db)
+    rows: Engine | None = db if note is None else None  # the database's rows, when they can be read
+    moves = section("promotions", lambda: promotions(storage, rows, limit=None), db=db)
     every_move = moves.get("promotions") if "error" not in moves else None
     if every_move is not None:
         moves = {**moves, "promotions": every_move[:PROMOTIONS_SHOWN]}
-    listed = section("coins", lambda: coins(storage, db), db=db)
+    listed = section("coins", lambda: coins(storage, rows), db=db)
     histories: dict[str, Any] = {}
     for symbol in listed if isinstance(listed, list) else []:
         histories[symbol] = section(
             f"the model history of {symbol}",
-            lambda s=symbol: model_history(storage, db, s, moves=every_move),
+            lambda s=symbol: model_history(storage, rows, s, moves=every_move),
             db=db,
         )
     return {
         "generated_at": now.isoformat(),
         "archive": storage.url(""),
+        "database_note": note,
         "champions": section("champions", lambda: champions(storage)),
         "last_night": section(
-            "last night", lambda: last_night(storage, db, find_dag_run=find_dag_run), db=db
+            "last night", lambda: last_night(storage, rows, find_dag_run=find_dag_run), db=db
         ),
         "promotions": moves,
         "hamilton": section(
             "Hamilton",
-            lambda: hamilton(storage, db, now=now, timeframe=timeframe, default_run_key=default_run_key),
+            lambda: hamilton(storage, rows, now=now, timeframe=timeframe, default_run_key=default_run_key),
             db=db,
         ),
         "selector": section("selector", lambda: selector(storage, configured=configured)),
@@ -410,11 +449,11 @@ def overview(
     }
 
 
-def _database_problem(exc: Exception, db: Engine) -> str:
+def _database_problem(exc: Exception, db: Engine | None) -> str:
     """What went wrong with the database, in the words of `huracan_core.db.connection` (password masked)."""
     if isinstance(exc, HuracanError):
         return str(exc)
-    known = translate(exc, db.url) if isinstance(exc, DBAPIError) else None
+    known = translate(exc, db.url) if isinstance(exc, DBAPIError) and db is not None else None
     return str(known) if known is not None else _first_line(exc)
 
 

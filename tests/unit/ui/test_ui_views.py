@@ -246,3 +246,20 @@ def test_an_unreachable_database_is_named_where_it_is_needed_and_the_archive_sti
     assert f"127.0.0.1:{port}" in page["models"]["error"]
     assert page["last_night"]["run"]["trained"] == ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
     assert "secret-pw" not in json.dumps(page)
+
+
+def test_a_database_without_tables_yet_leaves_its_rows_out_with_a_note_not_errors(
+    storage: Storage, tmp_path: Path
+) -> None:
+    write_archive(storage, now=NOW)
+    new_install = connect(f"sqlite:///{tmp_path / 'new.db'}")
+    page = _overview(storage, new_install)
+    assert "has no Huracan tables yet" in page["database_note"]
+    assert not [k for k, v in page.items() if isinstance(v, dict) and "error" in v]
+    assert [r["symbol"] for r in page["champions"]["champions"]] == ["ETHUSDT", "BTCUSDT"]
+    assert page["promotions"]["total"] == 4 and page["promotions"]["warning"] is None
+    assert page["models"]["BTCUSDT"]["models"] == [] and len(page["models"]["BTCUSDT"]["promotions"]) == 3
+    assert page["hamilton"]["equity_curve"] == [] and page["hamilton"]["equity_error"] is None
+    migrated_engine = connect(f"sqlite:///{tmp_path / 'huracan.db'}")
+    upgrade(migrated_engine)
+    assert views.database_note(migrated_engine) is None
