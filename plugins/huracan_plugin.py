@@ -134,17 +134,17 @@ def create_app() -> Any:
         dependencies=[Depends(requires_access_view(AccessView.WEBSITE))],
     )
 
-    def read(name: str, gather: Any) -> Any:
+    def read(name: str, gather: Any, *, database: bool = True) -> Any:
         """One section's data for the JSON endpoints: a read failure is a 500 with its message, no stack.
 
         `gather(config, storage, rows)` gets the database as `rows`, or None while it has no Huracan tables yet
-        (then the archive's part is answered alone, as on the page).
+        (then the archive's part is answered alone, as on the page) or when the section does not use it.
         """
         try:
             config, storage, db = _world()
         except ConfigError as exc:
             return JSONResponse({"error": f"configuration error: {exc}"}, status_code=500)
-        rows = db if views.database_note(db) is None else None
+        rows = db if database and views.database_note(db) is None else None
         data = views.section(name, lambda: gather(config, storage, rows), db=db)
         if isinstance(data, dict) and set(data) == {"error"}:
             return JSONResponse(data, status_code=500)
@@ -186,7 +186,7 @@ def create_app() -> Any:
 
     @app.get("/api/champions")
     def api_champions() -> Any:
-        return read("champions", lambda c, s, d: views.champions(s))
+        return read("champions", lambda c, s, d: views.champions(s), database=False)
 
     @app.get("/api/last-night")
     def api_last_night() -> Any:
@@ -221,7 +221,9 @@ def create_app() -> Any:
 
     @app.get("/api/selector")
     def api_selector() -> Any:
-        return read("selector", lambda c, s, d: views.selector(s, configured=c.hamilton.symbols))
+        return read(
+            "selector", lambda c, s, d: views.selector(s, configured=c.hamilton.symbols), database=False
+        )
 
     return app
 
