@@ -20,6 +20,7 @@ RUN pip install --no-cache-dir --extra-index-url "${TORCH_INDEX_URL}" \
 
 COPY --chown=airflow:root config.yaml run_daily.py ./
 COPY --chown=airflow:root dags /opt/airflow/dags
+COPY --chown=airflow:root plugins /opt/airflow/plugins
 
 ENV HURACAN_CONFIG=/opt/huracan/config.yaml \
     AIRFLOW__CORE__LOAD_EXAMPLES=False

@@ -68,6 +68,56 @@ README_SQL: dict[str, str] = {
         "WHERE run_key = 'paper'\n"
         "ORDER BY trade_day;"
     ),
+    # One coin's models, newest first: which is champion, which were retired or rejected.
+    "models_of_a_coin": (
+        "SELECT model_id, trained_as_of, status, path\n"
+        "FROM models\n"
+        "WHERE symbol = 'BTCUSDT'\n"
+        "ORDER BY trained_as_of DESC, model_id DESC;"
+    ),
+    # One model's out-of-sample metrics (scope 'oos'; 'regime:TREND', 'engine:breakout' hold the breakdowns).
+    "metrics_of_a_model": (
+        "SELECT metric_name, metric_value\n"
+        "FROM model_metrics\n"
+        "WHERE symbol = 'BTCUSDT' AND model_id = '20261124_020000Z' AND scope = 'oos'\n"
+        "ORDER BY metric_name;"
+    ),
+    "rollbacks": (
+        "SELECT symbol, from_model_id, to_model_id, promoted_at, reason\n"
+        "FROM promotions\n"
+        "WHERE promoted_by = 'rollback'\n"
+        "ORDER BY promoted_at DESC, symbol;"
+    ),
+    # Hamilton: closed trades and their summed net PnL (% of each coin's allocation) per coin of one run.
+    "pnl_per_coin": (
+        "SELECT symbol, COUNT(*) AS trades, SUM(net_pnl_pct) AS net_pnl_pct\n"
+        "FROM live_trades\n"
+        "WHERE run_key = 'paper' AND closed_at IS NOT NULL\n"
+        "GROUP BY symbol\n"
+        "ORDER BY symbol;"
+    ),
+    # Mechanic: challengers tried per coin (the deflated Sharpe's N) and how many were promoted. `promoted` is a
+    # boolean on PostgreSQL and 0/1 on SQLite; CASE WHEN reads both.
+    "trials_per_coin": (
+        "SELECT symbol, COUNT(*) AS trials, SUM(CASE WHEN promoted THEN 1 ELSE 0 END) AS promoted\n"
+        "FROM trials\n"
+        "GROUP BY symbol\n"
+        "ORDER BY symbol;"
+    ),
+    "trials_of_a_coin": (
+        "SELECT model_id, as_of, oos_trades, oos_sharpe, net_pnl_pct, promoted, reason\n"
+        "FROM trials\n"
+        "WHERE symbol = 'BTCUSDT'\n"
+        "ORDER BY as_of DESC\n"
+        "LIMIT 24;"
+    ),
+    # The last Engine nights and Mechanic hours.
+    "last_runs": (
+        "SELECT run_id, kind, status, started_at, finished_at, symbols_succeeded, symbols_failed, symbols_skipped\n"
+        "FROM runs\n"
+        "ORDER BY started_at DESC\n"
+        "LIMIT 10;"
+    ),
 }
 
 
@@ -455,3 +505,49 @@ def models_with_status(bind: Bind, status: str) -> set[tuple[str, str]]:
     stmt = select(models.c.symbol, models.c.model_id).where(models.c.status == status)
     with transaction(bind) as conn:
         return {(row.symbol, row.model_id) for row in conn.execute(stmt)}
+
+
+def models_of(bind: Bind, symbol: str, *, limit: int = 50, scope: str = "oos") -> list[dict[str, Any]]:
+    """One coin's recorded models, newest first, each with its metrics of `scope` as a dict (name -> value)."""
+    stmt = (
+        select(models)
+        .where(models.c.symbol == valid.symbol(symbol))
+        .order_by(models.c.trained_as_of.desc(), models.c.model_id.desc())
+        .limit(limit)
+    )
+    with transaction(bind) as conn:
+        rows = [dict(row._mapping) for row in conn.execute(stmt)]
+        ids = [row["model_id"] for row in rows]
+        metrics: dict[str, dict[str, float]] = {model_id: {} for model_id in ids}
+        if ids:
+            columns = (model_metrics.c.model_id, model_metrics.c.metric_name, model_metrics.c.metric_value)
+            found = conn.execute(
+                select(*columns).where(
+                    model_metrics.c.symbol == symbol,
+                    model_metrics.c.model_id.in_(ids),
+                    model_metrics.c.scope == scope,
+                )
+            )
+            for model_id, name, value in found:
+                metrics[model_id][name] = value
+    for row in rows:
+        row["metrics"] = metrics[row["model_id"]]
+    return rows
+
+
+def promotion_history(bind: Bind, *, limit: int = 100, symbol: str | None = None) -> list[dict[str, Any]]:
+    """Champion pointer moves (rollbacks included), newest first, with their metrics decoded."""
+    stmt = select(promotions).order_by(promotions.c.promoted_at.desc(), promotions.c.symbol).limit(limit)
+    if symbol is not None:
+        stmt = stmt.where(promotions.c.symbol == valid.symbol(symbol))
+    with transaction(bind) as conn:
+        rows = [dict(row._mapping) for row in conn.execute(stmt)]
+    for row in rows:
+        row["metrics"] = json.loads(row["metrics"]) if row["metrics"] else None
+    return rows
+
+
+def recorded_symbols(bind: Bind) -> list[str]:
+    """Every coin with at least one recorded model, sorted."""
+    with transaction(bind) as conn:
+        return list(conn.execute(select(models.c.symbol).distinct().order_by(models.c.symbol)).scalars())

@@ -14,6 +14,8 @@ come from the environment (defaults in brackets):
   HURACAN_AIRFLOW_REDIS     Celery broker [redis://127.0.0.1:6379/0]
   HURACAN_AIRFLOW_USER / HURACAN_AIRFLOW_PASSWORD   the UI and REST API login [admin / admin]
   HURACAN_AIRFLOW_PARALLELISM   task slots of the executor / Celery worker [4]
+  HURACAN_AIRFLOW_COMPONENTS    which components to start, comma-separated [api-server,scheduler,dag-processor,
+                            triggerer]; `api-server` alone serves the UI, the REST API and the Huracan page
   HURACAN_CONFIG            config.yaml the tasks use [<repo>/config.yaml]
 """
 
@@ -207,8 +209,22 @@ def _check_alive(names: list[str]) -> None:
             raise SystemExit(f"{name} exited during start; see {run_dir() / (name + '.log')}")
 
 
+# The health endpoint's name of each component that reports a heartbeat there.
+HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
+
+
+def _components() -> list[str]:
+    names = [n.strip() for n in _setting("HURACAN_AIRFLOW_COMPONENTS", ",".join(COMPONENTS)).split(",") if n.strip()]
+    unknown = [n for n in names if n not in COMPONENTS]
+    if unknown or "api-server" not in names:
+        raise SystemExit(
+            f"HURACAN_AIRFLOW_COMPONENTS={','.join(names)}: choose from {', '.join(COMPONENTS)}, api-server included"
+        )
+    return [n for n in COMPONENTS if n in names]  # the api-server first: the others talk to it
+
+
 def _wait_healthy(env: dict[str, str], names: list[str], deadline: float) -> None:
-    """Poll the api-server's health endpoint until scheduler, dag-processor and triggerer report in."""
+    """Poll the api-server's health endpoint until the database and every started component report in."""
     url = f"http://127.0.0.1:{port()}/api/v2/monitor/health"
     last = "no answer yet"
     while time.monotonic() < deadline:
@@ -218,10 +234,8 @@ def _wait_healthy(env: dict[str, str], names: list[str], deadline: float) -> Non
                 health = json.load(response)
             states = {key: value.get("status") for key, value in health.items() if isinstance(value, dict)}
             last = json.dumps(states)
-            if all(
-                states.get(key) == "healthy"
-                for key in ("metadatabase", "scheduler", "dag_processor", "triggerer")
-            ):
+            wanted = ["metadatabase", *(HEALTH_KEYS[n] for n in names if n in HEALTH_KEYS)]
+            if all(states.get(key) == "healthy" for key in wanted):
                 return
         except (urllib.error.URLError, OSError, ValueError) as exc:
             last = str(exc)
@@ -242,29 +256,30 @@ def start() -> int:
         stale.unlink()
     _ensure_database(reset=_setting("HURACAN_AIRFLOW_RESET", "0") == "1")
     env = environment()
+    names = _components()
     user, password = _write_login()
     print(f"Migrating the metadata database ({_database_urls()[2]}) ...", flush=True)
     _airflow("db", "migrate", env=env)
-    slots = _gpu_pool_slots(env)
-    _airflow("pools", "set", "gpu", str(slots), "Huracan training batches (engine.parallel_tasks)", env=env)
-    # The Mechanic's hourly challenger batches: each is sized for a 1/engine.parallel_tasks share of the cores.
-    _airflow(
-        "pools",
-        "set",
-        "cpu",
-        str(slots),
-        "Huracan Mechanic challenger batches (engine.parallel_tasks)",
-        env=env,
-    )
+    slots = _gpu_pool_slots(env) if "scheduler" in names else None
+    if slots is not None:  # the pools matter to the scheduler only
+        _airflow("pools", "set", "gpu", str(slots), "Huracan training batches (engine.parallel_tasks)", env=env)
+        # The Mechanic's hourly challenger batches: each is sized for a 1/engine.parallel_tasks share of the cores.
+        _airflow(
+            "pools",
+            "set",
+            "cpu",
+            str(slots),
+            "Huracan Mechanic challenger batches (engine.parallel_tasks)",
+            env=env,
+        )
 
-    names = list(COMPONENTS)
     commands = {
         "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(port()), "--workers", "1"],
         "scheduler": ["scheduler"],
         "dag-processor": ["dag-processor"],
         "triggerer": ["triggerer"],
     }
-    if env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor":
+    if env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor" and "scheduler" in names:
         names.append("celery-worker")
         commands["celery-worker"] = [
             "celery",
@@ -278,7 +293,7 @@ def start() -> int:
         for name in names:
             if name == "scheduler":
                 # Tasks report to the api-server's execution API: it must answer before any task starts.
-                _wait_answering(names[:1], deadline)
+                _wait_answering(["api-server"], deadline)
             log = open(run_dir() / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
             process = subprocess.Popen(
                 [str(BIN / "airflow"), *commands[name]],
@@ -296,9 +311,8 @@ def start() -> int:
         stop()
         raise
     print(f"Airflow is up: http://127.0.0.1:{port()}  (login {user} / {password})")
-    print(
-        f"  executor {env['AIRFLOW__CORE__EXECUTOR']}, pools gpu and cpu = {slots} slots each, logs in {run_dir()}"
-    )
+    pools = f"pools gpu and cpu = {slots} slots each" if slots is not None else f"only {', '.join(names)}"
+    print(f"  executor {env['AIRFLOW__CORE__EXECUTOR']}, {pools}, logs in {run_dir()}")
     print(f"  tasks read {env['HURACAN_CONFIG']}; stop with `make airflow-stop`")
     return 0
 

@@ -1,6 +1,8 @@
 """The container setup is valid: `docker-compose config` accepts docker-compose.yaml with .env.example, the
-services a user needs are there with health checks and start in the right order, and no secret is inline.
-Hamilton runs from the Airflow image against the archive and database the Airflow tasks write.
+services a user needs are there with complete health checks, every dependency waits for a condition that can
+hold (healthy, or a one-shot job finished) without cycles, and no secret is inline. Hamilton runs from the Airflow
+image against the archive and database the Airflow tasks write; the Huracan page (plugins/) is in every Airflow
+container and its api-server reads that same archive and database.
 
 No Docker engine runs here; `docker-compose config` (Debian's docker-compose) validates without one.
 """
@@ -114,9 +116,44 @@ def test_compose_refuses_to_start_without_the_secrets(tmp_path: Path) -> None:
     assert "set POSTGRES_PASSWORD in .env" in out.stderr or "in .env" in out.stderr
 
 
-def test_every_long_running_service_has_a_health_check(resolved: dict[str, Any]) -> None:
+def test_every_long_running_service_has_a_complete_health_check(resolved: dict[str, Any]) -> None:
     for name in LONG_RUNNING:
-        assert "healthcheck" in resolved["services"][name], name
+        check = resolved["services"][name].get("healthcheck")
+        assert check, f"{name} has no healthcheck"
+        assert check["test"] and check["test"][0] in ("CMD", "CMD-SHELL"), name
+        for key in ("interval", "timeout", "retries"):
+            assert key in check, f"{name}: healthcheck without {key}"
+        assert _seconds(check["interval"]) > 0 and _seconds(check["timeout"]) > 0 and check["retries"] >= 1, name
+        assert resolved["services"][name].get("restart") in ("always", "unless-stopped"), name
+    for name in ONE_SHOT:
+        # A one-shot job ends; restarting it would never let `service_completed_successfully` hold.
+        assert resolved["services"][name].get("restart", "no") == "no", name
+
+
+def test_every_dependency_exists_has_a_condition_that_can_hold_and_none_is_circular(
+    resolved: dict[str, Any],
+) -> None:
+    services = resolved["services"]
+    graph: dict[str, set[str]] = {}
+    for name, service in services.items():
+        depends = service.get("depends_on") or {}
+        assert isinstance(depends, dict), f"{name}: depends_on without conditions"
+        graph[name] = set(depends)
+        for target, rule in depends.items():
+            assert target in services, f"{name} depends on a service that does not exist: {target}"
+            condition = rule.get("condition")
+            if condition == "service_healthy":
+                assert "healthcheck" in services[target], f"{name} waits for {target} to be healthy: no healthcheck"
+            elif condition == "service_completed_successfully":
+                assert target in ONE_SHOT, f"{name} waits for {target} to finish, but it runs forever"
+            else:
+                pytest.fail(f"{name} -> {target}: condition {condition!r}; wait for healthy or completed")
+    # Every service can start: repeatedly take those whose dependencies have all started.
+    started: set[str] = set()
+    while len(started) < len(graph):
+        ready = {name for name, needs in graph.items() if name not in started and needs <= started}
+        assert ready, f"circular depends_on among {sorted(set(graph) - started)}"
+        started |= ready
 
 
 def test_airflow_waits_for_its_database_broker_bucket_and_migration(resolved: dict[str, Any]) -> None:
@@ -158,6 +195,34 @@ def test_the_archive_is_on_minio_through_the_huracan_s3_connection(resolved: dic
     connection = yaml.safe_load(env["AIRFLOW_CONN_HURACAN_S3"])
     assert connection["extra"]["endpoint_url"] == "http://minio:9000"
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+
+
+AIRFLOW_COMPONENTS = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",
+                      "airflow-worker")  # fmt: skip
+
+
+def test_the_huracan_page_plugin_is_in_the_image_and_mounted_into_every_airflow_container(
+    resolved: dict[str, Any],
+) -> None:
+    assert (REPO / "plugins" / "huracan_plugin.py").exists()
+    assert re.search(r"^COPY .*\bplugins /opt/airflow/plugins$", (REPO / "Dockerfile").read_text(), flags=re.MULTILINE)
+    mount = f"{REPO / 'plugins'}:/opt/airflow/plugins:ro"
+    for name in AIRFLOW_COMPONENTS:
+        assert mount in resolved["services"][name]["volumes"], name
+
+
+def test_the_api_server_reads_the_archive_and_database_the_tasks_write(resolved: dict[str, Any]) -> None:
+    """The Huracan page runs in the api-server: same config, archive, database and S3 key as the tasks."""
+    services = resolved["services"]
+    page_env, task_env = services["airflow-apiserver"]["environment"], services["airflow-worker"]["environment"]
+    for name in ("HURACAN_CONFIG", "HURACAN_ARCHIVE", "HURACAN_DATABASE_URL"):
+        assert page_env[name] == task_env[name], name
+    connection = yaml.safe_load(task_env["AIRFLOW_CONN_HURACAN_S3"])
+    assert page_env["AWS_ACCESS_KEY_ID"] == connection["login"]
+    assert page_env["AWS_SECRET_ACCESS_KEY"] == connection["password"]
+    assert page_env["AWS_ENDPOINT_URL"] == connection["extra"]["endpoint_url"]
+    assert page_env["AWS_DEFAULT_REGION"] == connection["extra"]["region_name"]
+    assert services["airflow-apiserver"]["ports"], "the UI must be published on the host"
 
 
 def test_data_lives_in_named_volumes(resolved: dict[str, Any]) -> None:
