@@ -449,6 +449,18 @@ class PromotionRow:
     promoted_at: datetime
     reason: str
 
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> PromotionRow:
+        """One row of the `promotions` table."""
+        return cls(
+            symbol=str(row["symbol"]),
+            from_model_id=row["from_model_id"],
+            to_model_id=str(row["to_model_id"]),
+            promoted_by=str(row["promoted_by"]),
+            promoted_at=_dt(row["promoted_at"]),  # type: ignore[arg-type]
+            reason=str(row["reason"]),
+        )
+
 
 @dataclass(frozen=True)
 class PromotionsView:
@@ -463,17 +475,7 @@ def promotions_view(db: Bind, *, days: int, now: datetime, limit: int = 15) -> P
     """Champion pointer moves (engine, mechanic, rollback) of the last `days` days, newest first."""
     since = now.astimezone(UTC) - timedelta(days=days)
     found = promotions_since(db, since, limit=limit + 1)
-    rows = tuple(
-        PromotionRow(
-            symbol=str(r["symbol"]),
-            from_model_id=r["from_model_id"],
-            to_model_id=str(r["to_model_id"]),
-            promoted_by=str(r["promoted_by"]),
-            promoted_at=_dt(r["promoted_at"]),  # type: ignore[arg-type]
-            reason=str(r["reason"]),
-        )
-        for r in found[:limit]
-    )
+    rows = tuple(PromotionRow.from_row(r) for r in found[:limit])
     return PromotionsView(days, since, rows, limit, more=len(found) > limit)
 
 

@@ -75,17 +75,7 @@ def daily_summary(
     curve: tuple[DayPnl, ...] = ()
     if pnl.run_key is not None:
         curve = pnl_view(storage, db, days=curve_days, now=end_of_day, run_key=pnl.run_key).rows
-    promotions = tuple(
-        PromotionRow(
-            symbol=str(r["symbol"]),
-            from_model_id=r["from_model_id"],
-            to_model_id=str(r["to_model_id"]),
-            promoted_by=str(r["promoted_by"]),
-            promoted_at=r["promoted_at"],
-            reason=str(r["reason"]),
-        )
-        for r in promotions_on(db, day)
-    )
+    promotions = tuple(PromotionRow.from_row(r) for r in promotions_on(db, day))
     key = paths.daily_summary(day)
     night = night_from_summary(storage, key) if storage.exists(key) else None
     return DailySummary(day=day, pnl=pnl, curve=curve, promotions=promotions, night=night)
