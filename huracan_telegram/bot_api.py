@@ -23,7 +23,7 @@ _TOKEN_SHAPE = re.compile(r"(?<![0-9])[0-9]{3,}:[A-Za-z0-9_-]{20,}")
 
 _tokens: set[str] = set()
 _lock = threading.Lock()
-_installed = False
+_factory: Any = None  # our record factory, once installed
 
 
 def redact(text: str) -> str:
@@ -34,12 +34,15 @@ def redact(text: str) -> str:
 
 
 def protect_token(token: str) -> None:
-    """Mask `token` in every log record this process creates from now on (idempotent)."""
-    global _installed
+    """Mask `token` in every log record this process creates from now on (idempotent).
+
+    Installed again when another library has since replaced the record factory (Airflow's logging setup
+    does), so a later call always leaves the mask in force."""
+    global _factory
     with _lock:
         if token:
             _tokens.add(token)
-        if _installed:
+        if _factory is not None and logging.getLogRecordFactory() is _factory:
             return
         previous = logging.getLogRecordFactory()
 
@@ -53,11 +56,16 @@ def protect_token(token: str) -> None:
             if masked != message or record.args:
                 record.msg, record.args = masked, None
             if record.exc_info and record.exc_info[0] is not None:
+                # The exception itself goes: a handler that renders exc_info on its own (rich's tracebacks)
+                # would print the token from its message; every formatter prints exc_text instead.
                 record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+                record.exc_info = None
+            if record.stack_info:
+                record.stack_info = redact(record.stack_info)
             return record
 
         logging.setLogRecordFactory(factory)
-        _installed = True
+        _factory = factory
     # One INFO line per HTTP request (with the token in its URL) is noise even when masked.
     logging.getLogger("httpx").setLevel(logging.WARNING)
 

@@ -1,0 +1,52 @@
+"""The token mask survives a library that installs its own log record factory after the bot's (Airflow does)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import pytest
+
+from huracan_telegram.bot_api import protect_token
+
+TOKEN = "4242424:SECRET-factory-replaced-abcdef"
+
+
+def test_the_mask_is_installed_again_when_another_library_replaced_the_record_factory(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    original = logging.getLogRecordFactory()
+    try:
+        protect_token(TOKEN)
+        logging.setLogRecordFactory(logging.LogRecord)  # what a library's logging setup may do
+        protect_token(TOKEN)  # the bot protects its token at every start
+        with caplog.at_level(logging.INFO):
+            logging.getLogger("huracan.test").info("calling https://api.example/bot%s/getMe", TOKEN)
+        assert TOKEN not in caplog.text and "<token>" in caplog.text
+    finally:
+        logging.setLogRecordFactory(original)
+
+
+def test_a_handler_that_renders_exceptions_itself_gets_no_token(capsys: pytest.CaptureFixture[str]) -> None:
+    from rich.console import Console
+    from rich.logging import RichHandler
+
+    original = logging.getLogRecordFactory()
+    logger = logging.getLogger("huracan.test.rich")
+    # Renders record.exc_info with rich, not exc_text; wide, so no line is wrapped inside the token.
+    handler = RichHandler(rich_tracebacks=True, console=Console(width=400, file=sys.stdout))
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        protect_token(TOKEN)
+        try:
+            raise ValueError(f"The token `{TOKEN}` was rejected by the server.")
+        except ValueError:
+            logger.exception("start failed")
+        out = capsys.readouterr()
+        assert "start failed" in out.out + out.err and "was rejected by the server" in out.out + out.err
+        assert TOKEN not in out.out + out.err
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+        logging.setLogRecordFactory(original)
