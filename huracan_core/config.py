@@ -89,8 +89,11 @@ class DataGatesConfig(_Section):
     max_zero_volume_pct: float = Field(default=20.0, ge=0, le=100)
     # Median quote volume per bar (USD) under which a symbol is "Low volume. Skipped."
     min_median_quote_volume: float = Field(default=10_000.0, ge=0)
-    # Fewer days of history than this and a symbol is skipped (too little to train and test on).
-    min_history_days: float = Field(default=3.0, ge=0)
+    # Days (calendar, from the coin's first candle to the as-of) a coin listed inside the lookback needs
+    # to be trained; fewer and it is skipped. 30 days of 15m bars are ~2,900 bars: enough for the
+    # walk-forward folds to each test on a few hundred out-of-sample bars; fewer and the metrics are
+    # noise. A coin with the whole lookback always passes, even when engine.lookback_days is shorter.
+    min_history_days: float = Field(default=30.0, ge=0)
 
 
 class DataConfig(_Section):

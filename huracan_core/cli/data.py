@@ -1,5 +1,6 @@
 """`huracan data fetch` fills the candle lake (ccxt, or the synthetic market by name); `huracan data show`
-summarises what the lake holds for a symbol. The only place here that reads the clock."""
+summarises what the lake holds for a symbol; `huracan data resample` builds a coarser timeframe from a
+finer one already in the lake. `fetch` is the only place here that reads the clock."""
 
 from __future__ import annotations
 
@@ -23,8 +24,12 @@ from huracan_core.cli.common import (
 from huracan_core.exceptions import ConfigError
 from huracan_core.market import LakeSource, open_source, resolve_universe
 from huracan_core.market.candles import format_ms
+from huracan_core.market.resample import ResampleResult, resample_factor, resample_lake
 
-app = typer.Typer(help="Candles: fetch into the lake, show what it holds.", no_args_is_help=True)
+app = typer.Typer(
+    help="Candles: fetch into the lake, show what it holds, resample to a coarser timeframe.",
+    no_args_is_help=True,
+)
 
 DaysOpt = Annotated[
     float | None,
@@ -126,4 +131,55 @@ def show(
     ]
     for name, value in rows:
         table.add_row(name, value)
+    console.print(table)
+
+
+@app.command("resample")
+@friendly_errors
+def resample(
+    from_tf: Annotated[str, typer.Option("--from", help="Timeframe the lake holds, e.g. 5m.")],
+    to_tf: Annotated[str, typer.Option("--to", help="Coarser timeframe to build, a whole multiple: 15m.")],
+    symbols: SymbolsOpt = None,
+    lake: LakeOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Build candles/<to>/ from candles/<from>/ in the lake, so finer candles need not be fetched again.
+
+    Only complete buckets become bars: a bucket missing a fine bar is skipped and counted as a gap (never
+    filled in); an incomplete first or last bucket (the data starts inside it, or it is still forming) is
+    left out. Bars are merged into any existing candles/<to>/ file, atomically.
+    """
+    resample_factor(from_tf, to_tf)
+    cfg = config_from(config, lake=lake)
+    lake_src = LakeSource(cfg.data.lake_dir)
+    names = None
+    if symbols:
+        names = resolve_universe(symbols, lake_src, from_tf, quote=cfg.general.quote)
+    elif not lake_src.symbols(from_tf):
+        raise ConfigError(
+            f"--from {from_tf}: the lake {lake_src.storage.root} holds no candles/{from_tf}/ files to resample"
+        )
+    table = Table(
+        "symbol", f"{from_tf} bars", f"{to_tf} bars", "added", "gaps (buckets skipped)", "first gap", "file"
+    )
+
+    def report(result: ResampleResult, added: int) -> None:
+        gaps = f"{result.gap_buckets} ({result.missing_source_bars} {from_tf} bars missing)"
+        table.add_row(
+            result.symbol,
+            str(result.source_bars),
+            str(result.bars),
+            str(added),
+            gaps,
+            format_ms(result.first_skipped_ms),
+            lake_src.url(result.symbol, to_tf),
+        )
+        if not console.is_terminal:
+            console.print(
+                f"{result.symbol}: {result.bars} {to_tf} bars from {result.source_bars} {from_tf} bars, "
+                f"{added} added, {result.gap_buckets} buckets skipped for gaps",
+                highlight=False,
+            )
+
+    resample_lake(lake_src, from_tf, to_tf, names, on_symbol=report)
     console.print(table)

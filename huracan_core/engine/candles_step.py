@@ -84,7 +84,17 @@ def prepare_candles(
     for symbol in symbols:
         try:
             frame = reader.fetch(symbol, tf, window.start_ms, window.end_ms)
-            result = check_candles(frame, symbol, tf, config.data.gates, window.start_ms, window.end_ms)
+            # Bars before a coin's first candle are not gaps; a hole after it (even at the window start) is.
+            listed = reader.first_timestamp(symbol, tf) if frame.height else None
+            result = check_candles(
+                frame,
+                symbol,
+                tf,
+                config.data.gates,
+                window.start_ms,
+                window.end_ms,
+                first_candle_ms=listed,
+            )
         except UnknownSymbolError as exc:
             outcome.failed[symbol] = str(exc)
             _notify(on_symbol, symbol, "failed", str(exc))

@@ -284,6 +284,7 @@ def encoder_step(
     would have seen today's out-of-sample bars); the refusal is logged and recorded in the encoder's meta.
     """
     from huracan_core.engine.train import (
+        NoEncoderDataError,
         encoder_cutoff_ms,
         pick_warm_start,
         save_encoder,
@@ -308,9 +309,15 @@ def encoder_step(
         )
     device = str(pick_device(config.engine.device))
     log.info("Training the shared encoder on %d coins (%s)...", len(frames), device)
-    result = train_shared_encoder(
-        frames, cutoff_ms=cutoff, seed=config.engine.seed, device=device, init=warm.init
-    )
+    try:
+        result = train_shared_encoder(
+            frames, cutoff_ms=cutoff, seed=config.engine.seed, device=device, init=warm.init
+        )
+    except NoEncoderDataError as exc:
+        # Every usable coin was listed too late to have bars before the cutoff: no encoder may learn
+        # without seeing out-of-sample bars, so tonight's coins are trained without one.
+        log.warning("No shared encoder tonight: %s; the coins are trained without it", exc)
+        return {"encoder_key": None, "reason": str(exc)}
     key = save_encoder(
         storage,
         plan["run_id"],

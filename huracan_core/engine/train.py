@@ -66,6 +66,10 @@ def encoder_cutoff_ms(window_start_ms: int, window_end_ms: int) -> int:
     return window_start_ms + int((window_end_ms - window_start_ms) * TRAIN_FRACTION)
 
 
+class NoEncoderDataError(ValueError):
+    """No coin has 200 labelled bars before the encoder's cutoff (say, all were listed after it)."""
+
+
 @dataclass(frozen=True)
 class SharedEncoderResult:
     encoder: SharedEncoder
@@ -113,7 +117,9 @@ def train_shared_encoder(
         train_sets[symbol] = (fit.X, fit.y)  # type: ignore[assignment]
         valid_sets[symbol] = (valid.X, valid.y)  # type: ignore[assignment]
     if not train_sets:
-        raise ValueError("no coin has enough bars before the encoder cutoff to train the shared encoder")
+        raise NoEncoderDataError(
+            "no coin has enough bars before the encoder cutoff to train the shared encoder"
+        )
     init_state, init_symbols = init if init is not None else (None, None)
     trained = train_encoder(
         train_sets,

@@ -1,4 +1,4 @@
-"""Market data: candle sources (ccxt, lake, synthetic), the universe (top N), and data gates."""
+"""Market data: candle sources (ccxt, lake, synthetic), the universe (top N), data gates, resampling."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from huracan_core.market.candles import (
 )
 from huracan_core.market.gates import LOW_VOLUME, GateResult, apply_gates, check_candles
 from huracan_core.market.lake import LakeSource
+from huracan_core.market.resample import ResampleResult, resample_candles, resample_lake
 from huracan_core.market.symbols import from_ccxt, split_symbol, to_ccxt
 from huracan_core.market.synthetic import SyntheticSource
 from huracan_core.market.universe import read_symbol_file, resolve_universe, top_symbols
@@ -28,6 +29,7 @@ __all__ = [
     "CandleSource",
     "GateResult",
     "LakeSource",
+    "ResampleResult",
     "SyntheticSource",
     "apply_gates",
     "candles_from_rows",
@@ -39,6 +41,8 @@ __all__ = [
     "open_lake",
     "open_source",
     "read_symbol_file",
+    "resample_candles",
+    "resample_lake",
     "resolve_universe",
     "split_symbol",
     "to_ccxt",

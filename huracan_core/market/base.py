@@ -52,6 +52,11 @@ class CandleSource(ABC):
         """One line naming the source for logs and CLI output."""
         return self.name
 
+    def first_timestamp(self, symbol: str, timeframe: str) -> int | None:
+        """Open time of the first bar this source holds for the symbol (its listing, as far as the source
+        knows), or None when it cannot tell cheaply; the data gates then take the first bar they are given."""
+        return None
+
     def fill_lake(
         self,
         lake: LakeSource,

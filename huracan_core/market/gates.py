@@ -2,7 +2,8 @@
 
 Rules (in order): schema, order and duplicates, prices, OHLC consistency, history length, gaps,
 zero-volume share, median quote volume. A rejected symbol is skipped with its reason logged; the
-low-volume reason is the seed's own words, "Low volume. Skipped."
+low-volume reason is the seed's own words, "Low volume. Skipped." A coin listed inside the window is
+judged from its first candle on: the bars before it never existed, so they are not gaps.
 """
 
 from __future__ import annotations
@@ -46,12 +47,17 @@ def check_candles(
     expected_end_ms: int | None = None,
     *,
     repair: bool = False,
+    first_candle_ms: int | None = None,
 ) -> GateResult:
     """Run every gate on `frame`; the first failing rule gives the reason.
 
     `expected_start_ms`/`expected_end_ms` bound the window the caller asked for, [start, end): bars
-    missing at either edge count as gaps. Without them the window is the frame's own first to last
-    bar. `repair=True` sorts and drops duplicate timestamps (keeping the last) instead of rejecting.
+    missing inside it count as gaps, except before the coin's first candle (its listing):
+    `first_candle_ms` is the first candle its source holds at all (the frame's first bar when None or
+    later). A coin listed after the window start is judged on the bars since its listing and needs at
+    least `min_history_days` of them (or the whole window, when that is shorter) up to the window end.
+    Without a window it is the frame's own first to last bar. `repair=True` sorts and drops duplicate
+    timestamps (keeping the last) instead of rejecting.
     """
     validate_candles(frame, symbol)
     tf = timeframe_ms(timeframe)
@@ -121,12 +127,22 @@ def check_candles(
             frame,
         )
 
-    stats.update(_coverage(frame, tf, expected_start_ms, expected_end_ms))
+    stats.update(_coverage(frame, tf, expected_start_ms, expected_end_ms, first_candle_ms))
     stats.update(_volume_stats(frame))
 
-    if stats["history_days"] < gates.min_history_days:
+    required = gates.min_history_days
+    if expected_start_ms is not None and expected_end_ms is not None:
+        # A coin with the whole window always has enough: the lookback is the user's own choice.
+        required = min(required, (expected_end_ms - expected_start_ms) / DAY_MS)
+    if stats["history_days"] < required:
+        if stats["new_listing"] and expected_end_ms is not None:
+            return reject(
+                f"listed {round(stats['history_days'], 1):g} days before the as-of: fewer than "
+                f"data.gates.min_history_days {gates.min_history_days:g}",
+                frame,
+            )
         return reject(
-            f"{TOO_LITTLE_HISTORY} ({stats['history_days']:.1f} days < {gates.min_history_days:g} required)",
+            f"{TOO_LITTLE_HISTORY} ({stats['history_days']:.1f} days < {required:g} required)",
             frame,
         )
     if stats["gap_pct"] > gates.max_gap_pct:
@@ -164,10 +180,17 @@ def apply_gates(
     return result.frame
 
 
-def _coverage(frame: pl.DataFrame, tf: int, start: int | None, end: int | None) -> dict[str, Any]:
-    """Bars expected in the window, bars missing, gap runs and the longest run (frame sorted, unique)."""
+def _coverage(
+    frame: pl.DataFrame, tf: int, start: int | None, end: int | None, first_candle: int | None
+) -> dict[str, Any]:
+    """Bars expected in the window from the coin's listing on, bars missing, gap runs and the longest run
+    (frame sorted, unique), and the days of history up to the window end."""
     first, last = int(frame["timestamp"][0]), int(frame["timestamp"][-1])
+    listed = first if first_candle is None else min(first_candle, first)
     lo = first if start is None else -(-start // tf) * tf
+    # Listed inside the window: the bars before its first candle never existed; they are not gaps.
+    new_listing = start is not None and listed > lo
+    lo = max(lo, listed) if start is not None else lo
     hi = last + tf if end is None else end
     inside = frame.filter((pl.col("timestamp") >= lo) & (pl.col("timestamp") < hi))["timestamp"]
     expected = max(0, -(-(hi - lo) // tf))
@@ -187,7 +210,10 @@ def _coverage(frame: pl.DataFrame, tf: int, start: int | None, end: int | None) 
         "gaps": runs.len(),
         "largest_gap_bars": int(runs.max()) if runs.len() else 0,  # type: ignore[arg-type]
         "gap_pct": 100.0 * missing / expected if expected else 0.0,
-        "history_days": (last + tf - first) / DAY_MS,
+        # With a window end: days from the listing (or the window start) to it; trailing holes are gaps.
+        "history_days": ((hi if end is not None else last + tf) - lo) / DAY_MS,
+        "new_listing": new_listing,
+        "listed_ms": listed if new_listing else None,
     }
 
 

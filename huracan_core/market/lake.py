@@ -94,6 +94,11 @@ class LakeSource(CandleSource):
             return None
         return int(ts.min()), int(ts.max())  # type: ignore[arg-type]
 
+    def first_timestamp(self, symbol: str, timeframe: str) -> int | None:
+        """Open time of the oldest stored bar, or None when nothing is stored."""
+        bounds = self.bounds(symbol, timeframe)
+        return None if bounds is None else bounds[0]
+
     def last_timestamp(self, symbol: str, timeframe: str) -> int | None:
         """Open time of the newest stored bar, or None when nothing is stored."""
         bounds = self.bounds(symbol, timeframe)
@@ -119,7 +124,11 @@ class LakeSource(CandleSource):
         return sorted({s for tf in self.timeframes() for s in self.symbols(tf)})
 
     def quote_volumes(self, symbols: Sequence[str], *, timeframe: str | None = None) -> dict[str, float]:
-        """Sum of close * volume over the last seven days stored for each symbol (0.0 when absent)."""
+        """Sum of close * volume over the last seven days stored for each symbol (0.0 when absent).
+
+        A coin whose file starts less than seven days before its last bar (a new listing) is ranked by
+        its traded value since its first bar, scaled to seven days, not penalised for days it did not exist.
+        """
         out: dict[str, float] = {}
         for symbol in symbols:
             tf = timeframe or next((t for t in self.timeframes() if self.has(symbol, t)), None)
@@ -132,7 +141,9 @@ class LakeSource(CandleSource):
                 continue
             cutoff = int(frame["timestamp"].max()) - RANKING_WINDOW_MS  # type: ignore[arg-type]
             recent = frame.filter(pl.col("timestamp") > cutoff)
-            out[symbol] = float((recent["close"] * recent["volume"]).sum())
+            total = float((recent["close"] * recent["volume"]).sum())
+            span = int(frame["timestamp"].max()) + timeframe_ms(tf) - int(frame["timestamp"].min())  # type: ignore[arg-type]
+            out[symbol] = total * RANKING_WINDOW_MS / span if span < RANKING_WINDOW_MS else total
         return out
 
     # --- writing -----------------------------------------------------------------------------

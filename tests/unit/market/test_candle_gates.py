@@ -131,3 +131,53 @@ def test_a_wrong_schema_is_a_data_integrity_error_naming_the_symbol() -> None:
 
 def test_an_empty_frame_is_rejected() -> None:
     assert check_candles(_bars().head(0), "BTCUSDT", "5m", GATES).reason == "no candles"
+
+
+# --- new listings: the window's bars before a coin's first candle never existed -------------------------
+DAY_5M = 288
+WINDOW_DAYS = 10
+
+
+def _window() -> tuple[int, int]:
+    return START_MS, START_MS + WINDOW_DAYS * DAY_5M * 300_000
+
+
+def test_a_coin_listed_inside_the_window_is_judged_from_its_first_candle() -> None:
+    start, end = _window()
+    listed = start + 4 * DAY_5M * 300_000
+    bars = make_candles(6 * DAY_5M, start_ms=listed, price=100.0, volume=1_000.0)
+    result = check_candles(bars, "NEWUSDT", "5m", GATES, start, end, first_candle_ms=listed)
+    assert result.ok, result.reason
+    assert result.stats["new_listing"] and result.stats["listed_ms"] == listed
+    assert result.stats["missing_bars"] == 0 and result.stats["expected_bars"] == 6 * DAY_5M
+    assert result.stats["history_days"] == pytest.approx(6.0)
+
+
+def test_a_coin_listed_fewer_than_min_history_days_before_the_as_of_is_skipped_with_its_age() -> None:
+    start, end = START_MS, START_MS + 40 * DAY_5M * 300_000
+    listed = end - 12 * DAY_5M * 300_000
+    bars = make_candles(12 * DAY_5M, start_ms=listed, price=100.0, volume=1_000.0)
+    gates = GATES.model_copy(update={"min_history_days": 30.0})
+    result = check_candles(bars, "NEWUSDT", "5m", gates, start, end)
+    assert result.reason == "listed 12 days before the as-of: fewer than data.gates.min_history_days 30"
+
+
+def test_a_hole_at_the_window_start_of_an_older_coin_still_counts_as_gaps() -> None:
+    start, end = _window()
+    first_stored = start - DAY_5M * 300_000  # the source holds the coin from the day before the window
+    bars = make_candles(6 * DAY_5M, start_ms=start + 4 * DAY_5M * 300_000, price=100.0, volume=1_000.0)
+    result = check_candles(bars, "OLDUSDT", "5m", GATES, start, end, first_candle_ms=first_stored)
+    assert not result.stats["new_listing"]
+    assert result.reason is not None and result.reason.startswith("too many gaps (1152 of 2880 bars missing")
+
+
+def test_a_coin_with_the_whole_lookback_passes_even_when_the_lookback_is_under_min_history_days() -> None:
+    start, end = _window()
+    bars = make_candles(WINDOW_DAYS * DAY_5M, price=100.0, volume=1_000.0)
+    gates = GATES.model_copy(update={"min_history_days": 30.0})
+    assert check_candles(bars, "BTCUSDT", "5m", gates, start, end).ok
+    # ...while a coin listed inside that short window is still held to it.
+    late = bars.slice(DAY_5M)
+    assert check_candles(late, "NEWUSDT", "5m", gates, start, end).reason == (
+        "listed 9 days before the as-of: fewer than data.gates.min_history_days 30"
+    )

@@ -71,12 +71,13 @@ def test_fetch_from_the_synthetic_market_fills_the_lake_then_only_tops_it_up(
 def test_show_summarises_a_symbol_with_its_gate_verdict(app: typer.Typer, tmp_path: Path) -> None:
     lake = LakeSource(tmp_path / "lake")
     end = _now_ms() // DAY_MS * DAY_MS
-    lake.write("RAREUSDT", "15m", SyntheticSource(seed=7).fetch("RAREUSDT", "15m", end - 5 * DAY_MS, end))
+    # 35 days: more than data.gates.min_history_days (30), so the verdict is the volume's.
+    lake.write("RAREUSDT", "15m", SyntheticSource(seed=7).fetch("RAREUSDT", "15m", end - 35 * DAY_MS, end))
     result = runner.invoke(
         app, ["data", "show", "RAREUSDT", "--timeframe", "15m", "--lake", str(tmp_path / "lake")]
     )
     assert result.exit_code == 0, result.output
-    assert "480" in result.output  # rows
+    assert "3360" in result.output  # rows
     assert "rejected: Low volume. Skipped." in result.output
     assert "median quote volume" in result.output
 

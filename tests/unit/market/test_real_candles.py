@@ -41,7 +41,9 @@ def test_the_lake_reads_every_real_file_and_the_gates_find_the_known_gaps(real_l
         if symbol not in present:
             continue
         frame = real_lake.read(symbol, "5m")
-        result = check_candles(frame, symbol, "5m", DataGatesConfig(min_median_quote_volume=0.0))
+        # The files hold 20 days (7 for XRPUSDT), under the default min_history_days of 30.
+        gates = DataGatesConfig(min_median_quote_volume=0.0, min_history_days=6.0)
+        result = check_candles(frame, symbol, "5m", gates)
         assert result.ok, f"{symbol}: {result.reason}"
         assert (result.stats["rows"], result.stats["gaps"]) == (rows, gaps), symbol
         checked += 1
@@ -50,9 +52,10 @@ def test_the_lake_reads_every_real_file_and_the_gates_find_the_known_gaps(real_l
 
 def test_btc_quoted_pairs_trade_too_little_in_usd_terms_and_xrp_passes(real_lake: LakeSource) -> None:
     # ETHBTC's median bar trades ~14 BTC: below a 10,000 quote-volume floor meant for USDT pairs.
-    eth = real_lake.summary("ETHBTC", "5m", DataGatesConfig())
+    gates = DataGatesConfig(min_history_days=6.0)  # the files hold 20 and 7 days
+    eth = real_lake.summary("ETHBTC", "5m", gates)
     assert eth["gate_reason"] == "Low volume. Skipped."
-    xrp = real_lake.summary("XRPUSDT", "5m", DataGatesConfig())
+    xrp = real_lake.summary("XRPUSDT", "5m", gates)
     assert xrp["gate_ok"] and xrp["first_bar"] == "2021-11-15 00:00 UTC"
 
 

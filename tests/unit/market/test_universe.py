@@ -11,7 +11,7 @@ from huracan_core.market.ccxt_source import CcxtSource
 from huracan_core.market.lake import LakeSource
 from huracan_core.market.synthetic import COINS, SyntheticSource
 from huracan_core.market.universe import resolve_universe
-from tests.stubs.candles import make_candles
+from tests.stubs.candles import START_MS, make_candles
 from tests.stubs.exchange_replay import binance_at, closed_port_url
 
 
@@ -76,3 +76,19 @@ def test_a_symbol_file_lists_one_a_line_with_comments(tmp_path: Path) -> None:
     bad.write_text("BTCUSDT\nnot a symbol!\n")
     with pytest.raises(ConfigError, match="line 2"):
         resolve_universe(f"file:{bad}", SyntheticSource(), "15m")
+
+
+def test_a_coin_listed_two_days_ago_is_ranked_by_its_traded_value_per_day_not_penalised(
+    lake: LakeSource,
+) -> None:
+    day = 288
+    lake.write("OLDUSDT", "5m", make_candles(10 * day, price=100.0, volume=100.0))
+    # Listed two days before the others' last bar, trading 1.5x as much per bar.
+    lake.write(
+        "NEWUSDT",
+        "5m",
+        make_candles(2 * day, start_ms=START_MS + 8 * day * 300_000, price=100.0, volume=150.0),
+    )
+    volumes = lake.quote_volumes(["OLDUSDT", "NEWUSDT"])
+    assert volumes["NEWUSDT"] / volumes["OLDUSDT"] == pytest.approx(1.5, rel=0.1)
+    assert resolve_universe("top1", lake, "5m") == ["NEWUSDT"]
