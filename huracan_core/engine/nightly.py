@@ -158,7 +158,8 @@ def plan_step(config_path: str | None, as_of: str, overrides: dict[str, Any] | N
     config = load_step_config(config_path, overrides)
     moment = parse_as_of(as_of)
     source = open_source(config)
-    symbols = resolve_universe(config.general.symbols, source, config.general.timeframe)
+    symbols = resolve_universe(config.general.symbols, source, config.general.timeframe,
+                               as_of_ms=int(moment.timestamp() * 1000))  # fmt: skip
     k = batch_size(config, len(symbols))
     window = _window(config, moment)
     plan = {

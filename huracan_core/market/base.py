@@ -45,8 +45,13 @@ class CandleSource(ABC):
         """
 
     @abstractmethod
-    def quote_volumes(self, symbols: Sequence[str], *, timeframe: str | None = None) -> dict[str, float]:
-        """Recent traded value per symbol in the quote currency (24h for exchanges); used to rank a universe."""
+    def quote_volumes(
+        self, symbols: Sequence[str], *, timeframe: str | None = None, as_of_ms: int | None = None
+    ) -> dict[str, float]:
+        """Recent traded value per symbol in the quote currency (24h for exchanges); used to rank a universe.
+
+        `as_of_ms`: rank as of that moment, from bars that opened before it only (a backfill or a simulation
+        must not pick its coins by volume traded after its as-of); None: the newest data."""
 
     def describe(self) -> str:
         """One line naming the source for logs and CLI output."""

@@ -171,8 +171,18 @@ class CcxtSource(CandleSource):
         known = (features.get("fetchOHLCV") or {}).get("limit")
         return min(self.page_limit, int(known)) if known else self.page_limit
 
-    def quote_volumes(self, symbols: Sequence[str], *, timeframe: str | None = None) -> dict[str, float]:
-        """24h quote volume per symbol from one fetch_tickers call (0.0 for symbols without a ticker)."""
+    def quote_volumes(
+        self, symbols: Sequence[str], *, timeframe: str | None = None, as_of_ms: int | None = None
+    ) -> dict[str, float]:
+        """24h quote volume per symbol from one fetch_tickers call (0.0 for symbols without a ticker).
+
+        The exchange only knows today's 24h volume: with an `as_of_ms` more than a day in the past that would
+        rank by the future, so it is refused (rank from the lake, which keeps the history)."""
+        if as_of_ms is not None and as_of_ms < int(time.time() * 1000) - 86_400_000:
+            raise ConfigError(
+                "a topN universe as of a past date cannot be ranked from the exchange's 24h tickers (they are "
+                "today's volumes): use data.source lake (huracan data fetch fills it) or a list of symbols"
+            )
         table = self._symbol_table()
         tickers = self._call("fetching 24h tickers", self.exchange.fetch_tickers)
         by_plain: dict[str, float] = {}

@@ -123,8 +123,11 @@ class LakeSource(CandleSource):
             return self.symbols(timeframe)
         return sorted({s for tf in self.timeframes() for s in self.symbols(tf)})
 
-    def quote_volumes(self, symbols: Sequence[str], *, timeframe: str | None = None) -> dict[str, float]:
-        """Sum of close * volume over the last seven days stored for each symbol (0.0 when absent).
+    def quote_volumes(
+        self, symbols: Sequence[str], *, timeframe: str | None = None, as_of_ms: int | None = None
+    ) -> dict[str, float]:
+        """Sum of close * volume over the last seven days stored for each symbol (0.0 when absent), or over
+        the seven days before `as_of_ms` from the bars closed by then (0.0 for a coin not listed yet).
 
         A coin whose file starts less than seven days before its last bar (a new listing) is ranked by
         its traded value since its first bar, scaled to seven days, not penalised for days it did not exist.
@@ -136,6 +139,8 @@ class LakeSource(CandleSource):
                 out[symbol] = 0.0
                 continue
             frame = self.read(symbol, tf)
+            if as_of_ms is not None:
+                frame = frame.filter(pl.col("timestamp") + timeframe_ms(tf) <= as_of_ms)
             if frame.height == 0:
                 out[symbol] = 0.0
                 continue

@@ -58,8 +58,10 @@ class PlantedEdgeSource(CandleSource):
     def list_symbols(self, timeframe: str | None = None) -> list[str]:
         return self.base.list_symbols(timeframe)
 
-    def quote_volumes(self, symbols: Sequence[str], *, timeframe: str | None = None) -> dict[str, float]:
-        return self.base.quote_volumes(symbols, timeframe=timeframe)
+    def quote_volumes(
+        self, symbols: Sequence[str], *, timeframe: str | None = None, as_of_ms: int | None = None
+    ) -> dict[str, float]:
+        return self.base.quote_volumes(symbols, timeframe=timeframe, as_of_ms=as_of_ms)
 
     def fetch(
         self, symbol: str, timeframe: str, start_ms: int, end_ms: int, *, now_ms: int | None = None

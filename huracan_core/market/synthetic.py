@@ -128,8 +128,10 @@ class SyntheticSource(CandleSource):
     def list_symbols(self, timeframe: str | None = None) -> list[str]:
         return sorted(_BY_SYMBOL)
 
-    def quote_volumes(self, symbols: Sequence[str], *, timeframe: str | None = None) -> dict[str, float]:
-        """Nominal daily quote volume: the fixed order of the synthetic market."""
+    def quote_volumes(
+        self, symbols: Sequence[str], *, timeframe: str | None = None, as_of_ms: int | None = None
+    ) -> dict[str, float]:
+        """Nominal daily quote volume: the fixed order of the synthetic market, the same at every as-of."""
         return {s: self.coin(s).daily_quote_volume for s in symbols}
 
     def fetch(

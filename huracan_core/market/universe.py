@@ -31,8 +31,9 @@ def resolve_universe(
     lake: LakeSource | None = None,
     *,
     quote: str = "USDT",
+    as_of_ms: int | None = None,
 ) -> list[str]:
-    """The symbols a run works on, in BTCUSDT form.
+    """The symbols a run works on, in BTCUSDT form; a "topN" is ranked as of `as_of_ms` (None: now).
 
     - a list (or "A,B"): passed through in order, each checked against `source.list_symbols()`
       (UnknownSymbolError naming the first unknown one and close matches);
@@ -46,7 +47,7 @@ def resolve_universe(
         text = spec.strip()
         match = _TOPN.match(text)
         if match:
-            return top_symbols(int(match.group(1)), source, timeframe, lake=lake, quote=quote)
+            return top_symbols(int(match.group(1)), source, timeframe, lake=lake, quote=quote, as_of_ms=as_of_ms)
         if text.startswith("file:"):
             return _validated(read_symbol_file(Path(text[len("file:") :])), source, timeframe)
         spec = [part for part in text.split(",") if part.strip()]
@@ -75,19 +76,25 @@ def read_symbol_file(path: Path) -> list[str]:
 
 
 def top_symbols(
-    n: int, source: CandleSource, timeframe: str, *, lake: LakeSource | None = None, quote: str = "USDT"
+    n: int,
+    source: CandleSource,
+    timeframe: str,
+    *,
+    lake: LakeSource | None = None,
+    quote: str = "USDT",
+    as_of_ms: int | None = None,
 ) -> list[str]:
     """The `n` most traded tradable `quote` pairs of `source`, largest first (ties by name)."""
     try:
-        return _rank(n, source, timeframe, quote)
+        return _rank(n, source, timeframe, quote, as_of_ms)
     except ExchangeUnavailableError as exc:
         if lake is None or lake is source or not lake.symbols(timeframe):
             raise
         log.warning("%s; ranking the lake's %s symbols by recent quote volume instead", exc, timeframe)
-        return _rank(n, lake, timeframe, quote)
+        return _rank(n, lake, timeframe, quote, as_of_ms)
 
 
-def _rank(n: int, source: CandleSource, timeframe: str, quote: str) -> list[str]:
+def _rank(n: int, source: CandleSource, timeframe: str, quote: str, as_of_ms: int | None = None) -> list[str]:
     symbols = source.list_symbols(timeframe)
     bases = {_base(s) for s in symbols}
     candidates = [
@@ -97,7 +104,9 @@ def _rank(n: int, source: CandleSource, timeframe: str, quote: str) -> list[str]
     ]
     if not candidates:
         raise ConfigError(f"{source.describe()} has no {quote} pairs to pick the top {n} from")
-    volumes = source.quote_volumes(candidates, timeframe=timeframe)
+    volumes = source.quote_volumes(candidates, timeframe=timeframe, as_of_ms=as_of_ms)
+    if as_of_ms is not None:  # a coin with no bar before the as-of was not listed yet: it cannot be picked
+        candidates = [s for s in candidates if volumes.get(s, 0.0) > 0.0]
     ranked = sorted(candidates, key=lambda s: (-volumes.get(s, 0.0), s))
     if len(ranked) < n:
         log.warning(

@@ -49,7 +49,8 @@ def plan_hour(config_path: str | None, as_of: str, overrides: dict[str, Any] | N
     storage = Storage(config.general.archive)
     upgrade(config.general.database)
     source = open_source(config)
-    symbols = resolve_universe(config.general.symbols, source, config.general.timeframe)
+    symbols = resolve_universe(config.general.symbols, source, config.general.timeframe,
+                               as_of_ms=int(moment.timestamp() * 1000))  # fmt: skip
     window = nightly._window(config, moment)
     outcome = prepare_candles(config, symbols, window, source=source)
     ok = [s for s in symbols if s in outcome.candles]

@@ -323,7 +323,7 @@ class _SlowExchange(CandleSource):
     def list_symbols(self, timeframe: str | None = None) -> list[str]:
         return self.market.list_symbols(timeframe)
 
-    def quote_volumes(self, symbols: Any, *, timeframe: str | None = None) -> dict[str, float]:
+    def quote_volumes(self, symbols: Any, *, timeframe: str | None = None, as_of_ms: int | None = None) -> dict[str, float]:
         return self.market.quote_volumes(symbols, timeframe=timeframe)
 
     def fetch(

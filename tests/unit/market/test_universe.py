@@ -92,3 +92,30 @@ def test_a_coin_listed_two_days_ago_is_ranked_by_its_traded_value_per_day_not_pe
     volumes = lake.quote_volumes(["OLDUSDT", "NEWUSDT"])
     assert volumes["NEWUSDT"] / volumes["OLDUSDT"] == pytest.approx(1.5, rel=0.1)
     assert resolve_universe("top1", lake, "5m") == ["NEWUSDT"]
+
+
+def test_a_past_as_of_ranks_the_lake_by_the_volume_before_it_never_after(lake: LakeSource) -> None:
+    day = 288  # 5m bars
+    # BUSY trades a lot in its first ten days, then little; LATER the other way round; NEWER lists on day 15.
+    busy_then_quiet = make_candles(10 * day, price=100.0, volume=1_000.0).vstack(
+        make_candles(10 * day, start_ms=START_MS + 10 * day * 300_000, price=100.0, volume=1.0)
+    )
+    lake.write("BUSYUSDT", "5m", busy_then_quiet)
+    lake.write("LATERUSDT", "5m", make_candles(20 * day, price=100.0, volume=10.0))
+    lake.write("NEWERUSDT", "5m", make_candles(5 * day, start_ms=START_MS + 15 * day * 300_000, price=100.0,
+                                               volume=1e6))  # fmt: skip
+    day_ten = START_MS + 10 * day * 300_000
+    assert resolve_universe("top1", lake, "5m") == ["NEWERUSDT"]  # now
+    assert resolve_universe("top1", lake, "5m", as_of_ms=day_ten) == ["BUSYUSDT"]  # as it was on day ten
+    # NEWER did not exist on day ten: it cannot be picked, even to fill a topN larger than what was listed.
+    assert resolve_universe("top3", lake, "5m", as_of_ms=day_ten) == ["BUSYUSDT", "LATERUSDT"]
+    # The bar that opened 5 minutes before the as-of closed at it: known then, and counted.
+    first_close = START_MS + 300_000
+    assert lake.quote_volumes(["BUSYUSDT"], as_of_ms=first_close)["BUSYUSDT"] > 0
+    assert lake.quote_volumes(["BUSYUSDT"], as_of_ms=first_close - 1)["BUSYUSDT"] == 0.0
+
+
+def test_the_exchange_refuses_to_rank_a_past_as_of_by_todays_tickers(source: CcxtSource) -> None:
+    long_ago = 1_600_000_000_000  # 2020-09-13
+    with pytest.raises(ConfigError, match="cannot be ranked from the exchange's 24h tickers"):
+        resolve_universe("top4", source, "5m", as_of_ms=long_ago)
