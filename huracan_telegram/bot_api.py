@@ -24,6 +24,7 @@ _TOKEN_SHAPE = re.compile(r"(?<![0-9])[0-9]{3,}:[A-Za-z0-9_-]{20,}")
 _tokens: set[str] = set()
 _lock = threading.Lock()
 _factory: Any = None  # our record factory, once installed
+_handle_patched = False  # logging.Handler.handle masks too
 
 
 def redact(text: str) -> str:
@@ -33,36 +34,51 @@ def redact(text: str) -> str:
     return _TOKEN_SHAPE.sub(MASK, text)
 
 
-def protect_token(token: str) -> None:
-    """Mask `token` in every log record this process creates from now on (idempotent).
+def _scrub(record: logging.LogRecord) -> logging.LogRecord:
+    """The record with the token masked in its message, traceback and stack (idempotent)."""
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken format string: leave it to the handler to report
+        return record
+    masked = redact(message)
+    if masked != message or record.args:
+        record.msg, record.args = masked, None
+    if record.exc_info and record.exc_info[0] is not None:
+        # The exception itself goes: a handler that renders exc_info on its own (rich's tracebacks, structlog)
+        # would print the token from its message; every formatter prints exc_text instead.
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.exc_info = None
+    if record.exc_text:
+        record.exc_text = redact(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redact(record.stack_info)
+    return record
 
-    Installed again when another library has since replaced the record factory (Airflow's logging setup
-    does), so a later call always leaves the mask in force."""
-    global _factory
+
+def protect_token(token: str) -> None:
+    """Mask `token` in every log record of this process from now on (idempotent).
+
+    Twice over: when a record is made (the record factory, installed again if another library replaced it)
+    and when any handler is about to handle one (`logging.Handler.handle`), which also covers records made
+    without the factory (`logging.makeLogRecord`, copies made by other logging set-ups)."""
+    global _factory, _handle_patched
     with _lock:
         if token:
             _tokens.add(token)
+        if not _handle_patched:
+            original_handle = logging.Handler.handle
+
+            def handle(self: logging.Handler, record: logging.LogRecord) -> Any:
+                return original_handle(self, _scrub(record))
+
+            logging.Handler.handle = handle  # type: ignore[method-assign]
+            _handle_patched = True
         if _factory is not None and logging.getLogRecordFactory() is _factory:
             return
         previous = logging.getLogRecordFactory()
 
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-            record = previous(*args, **kwargs)
-            try:
-                message = record.getMessage()
-            except Exception:  # a broken format string: leave it to the handler to report
-                return record
-            masked = redact(message)
-            if masked != message or record.args:
-                record.msg, record.args = masked, None
-            if record.exc_info and record.exc_info[0] is not None:
-                # The exception itself goes: a handler that renders exc_info on its own (rich's tracebacks)
-                # would print the token from its message; every formatter prints exc_text instead.
-                record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
-                record.exc_info = None
-            if record.stack_info:
-                record.stack_info = redact(record.stack_info)
-            return record
+            return _scrub(previous(*args, **kwargs))
 
         logging.setLogRecordFactory(factory)
         _factory = factory

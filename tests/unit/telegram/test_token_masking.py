@@ -50,3 +50,20 @@ def test_a_handler_that_renders_exceptions_itself_gets_no_token(capsys: pytest.C
         logger.removeHandler(handler)
         logger.propagate = True
         logging.setLogRecordFactory(original)
+
+
+def test_a_record_made_without_the_factory_is_masked_when_a_handler_takes_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    protect_token(TOKEN)
+    try:
+        raise RuntimeError(f"The token `{TOKEN}` was rejected by the server.")
+    except RuntimeError:
+        exc_info = sys.exc_info()
+    # What structlog's formatter and other logging set-ups do: copy a record, bypassing the record factory.
+    record = logging.makeLogRecord({"name": "telegram.ext.Application", "levelno": logging.DEBUG,
+                                    "levelname": "DEBUG", "msg": "getMe at https://api/bot%s", "args": (TOKEN,),
+                                    "exc_info": exc_info})  # fmt: skip
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("telegram.ext.Application").handle(record)
+    assert "rejected by the server" in caplog.text and TOKEN not in caplog.text
