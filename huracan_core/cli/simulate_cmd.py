@@ -88,7 +88,9 @@ def simulate_command(
             f"Stopped after {len(result.done)} of {len(result.retrain_dates)} retrain dates; "
             "run the same command again to resume.", highlight=False,
         )  # fmt: skip
-        return
+        if result.summary is None:
+            return
+        console.print(f"Report so far (up to {result.summary['covered_to'][:10]}):", highlight=False)
     summary = result.summary or {}
     for name in ("strategy", "buy_and_hold", "flat"):
         s = summary[name]

@@ -367,7 +367,11 @@ def simulate(
         out=request.out, retrain_dates=[d.isoformat() for d in dates], done=done, resumed=resumed,
         wall_time_s=round(time.monotonic() - started, 2),
     )  # fmt: skip
-    if len(done) == len(dates):
-        result.summary = write_report(request, config, progress, dates)
-        result.finished = True
+    prefix = 0
+    while prefix < len(dates) and dates[prefix].isoformat() in done:
+        prefix += 1
+    if prefix:  # the report covers the finished periods (all of them once the simulation is complete)
+        covered_to = dates[prefix] if prefix < len(dates) else request.end
+        result.summary = write_report(request, config, progress, dates[:prefix], covered_to=covered_to)
+        result.finished = prefix == len(dates)
     return result

@@ -135,8 +135,14 @@ def plot(daily: pl.DataFrame, path: Any, title: str) -> None:
 
 
 def write_report(
-    request: Any, config: HuracanConfig, progress: dict[str, Any], dates: list[datetime]
+    request: Any,
+    config: HuracanConfig,
+    progress: dict[str, Any],
+    dates: list[datetime],
+    *,
+    covered_to: datetime,
 ) -> dict[str, Any]:
+    """Write every output over the periods of `dates` (the finished ones, up to `covered_to`)."""
     from huracan_core.simulate.loop import write_json_atomic
 
     out = request.out
@@ -147,7 +153,7 @@ def write_report(
     daily.write_csv(out / "daily_equity.csv")
     per_coin(trades).write_csv(out / "per_coin.csv")
     per_month(trades, daily, wallet).write_csv(out / "per_month.csv")
-    plot(daily, out / "equity.png", f"huracan simulate {request.start:%Y-%m-%d} to {request.end:%Y-%m-%d}")
+    plot(daily, out / "equity.png", f"huracan simulate {request.start:%Y-%m-%d} to {covered_to:%Y-%m-%d}")
     per_date = []
     for moment in dates:
         entry = progress["dates"][moment.isoformat()]
@@ -164,6 +170,7 @@ def write_report(
     curves["flat"]["trades"] = 0
     summary = {
         "from": request.start.isoformat(), "to": request.end.isoformat(),
+        "complete": covered_to >= request.end, "covered_to": covered_to.isoformat(),
         "retrain_every_days": request.retrain_every_days, "symbols": request.symbols,
         "timeframe": config.general.timeframe, "lookback_days": config.engine.lookback_days,
         "source": config.data.source, "mechanic": request.mechanic,
