@@ -17,6 +17,8 @@ from typer.testing import CliRunner
 from huracan_core.cli import app
 from huracan_core.simulate import loop
 
+pytestmark = pytest.mark.slow  # four nightly Engine runs (about 50 s on two idle cores)
+
 SYMBOLS = "BTCUSDT,ETHUSDT"
 COINS = len(SYMBOLS.split(","))
 ARGS = ["simulate", "--from", "2026-03-01", "--to", "2026-03-03", "--retrain-every", "1d", "--symbols", SYMBOLS,
