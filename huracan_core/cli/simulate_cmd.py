@@ -58,7 +58,7 @@ def simulate_command(
     replay until the next; write trades, daily equity, per-coin and per-month tables, buy-and-hold and flat,
     equity.png and summary.json into --out. Rerun the same command to resume after an interruption."""
     from huracan_core.simulate import SimulateRequest, simulate
-    from huracan_core.simulate.loop import parse_every
+    from huracan_core.simulate.loop import parse_every, retrain_dates
 
     request = SimulateRequest(
         start=_date(start, "--from"), end=_date(end, "--to"), out=out, retrain_every_days=parse_every(retrain_every),
@@ -70,14 +70,12 @@ def simulate_command(
         TextColumn("ETA"), TimeRemainingColumn(),
     )  # fmt: skip
     with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task("retrain dates", total=None)
+        task = bar.add_task(
+            "retrain dates", total=len(retrain_dates(request.start, request.end, request.retrain_every_days))
+        )
 
         def on_date(index: int, total: int, key: str) -> None:
-            if bar.tasks[task].total is None:
-                bar.update(task, total=total, completed=index)
-            else:
-                bar.update(task, completed=index)
-            bar.update(task, description=f"retrain date {key[:10]}")
+            bar.update(task, total=total, completed=index, description=f"retrain date {key[:10]}")
 
         result = simulate(request, on_date=on_date)
         bar.update(task, completed=len(result.done), description="retrain dates")
