@@ -12,6 +12,7 @@ from huracan_core.cli.hamilton import hamilton_app
 from huracan_core.cli.mechanic import mechanic
 from huracan_core.cli.regimes import regimes_command
 from huracan_core.cli.research import backtest_command, lookahead_command
+from huracan_core.cli.simulate_cmd import simulate_command
 from huracan_core.cli.telegram_cmd import telegram_app
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ app.command("mechanic")(mechanic)
 app.command("regimes")(regimes_command)
 app.command("backtest")(backtest_command)
 app.command("lookahead")(lookahead_command)
+app.command("simulate")(simulate_command)
 
 
 def main() -> None:
