@@ -30,12 +30,9 @@ import polars as pl
 
 from huracan_core.config import HuracanConfig, load_config
 from huracan_core.exceptions import ConfigError
-from huracan_core.timeframe import DAY_MS
 
 log = logging.getLogger("huracan.simulate")
 
-_TOPN = re.compile(r"^top([1-9][0-9]{0,3})$", re.IGNORECASE)
-RANKING_WINDOW_MS = 7 * DAY_MS  # the lake ranks by the last seven days; here: the seven days before the date
 PROGRESS = "progress.json"
 
 
@@ -125,30 +122,13 @@ def overrides_for(request: SimulateRequest) -> dict[str, Any]:
 
 # --- universe as of a date ---------------------------------------------------------------------
 def universe_as_of(spec: str, config: HuracanConfig, as_of: datetime) -> list[str]:
-    """The coins the universe held at `as_of`: a list as given; `topN` ranked by quote volume over the seven
-    days before `as_of` among the pairs that traded then (a coin listed later or gone by then is not there)."""
-    from huracan_core.market import open_source
-    from huracan_core.market.symbols import is_leveraged_token, is_stable_pair, normalise_symbol
+    """The coins the universe held at `as_of`: a list as given (checked against the source); `topN` ranked as
+    the nightly Engine ranks it as of that moment (`resolve_universe`: the seven days of bars closed by then;
+    a coin listed later is not there, one gone since still is)."""
+    from huracan_core.market import open_source, resolve_universe
 
-    match = _TOPN.match(spec.strip())
-    if not match:
-        return [normalise_symbol(s) for s in spec.split(",") if s.strip()]
-    n = int(match.group(1))
-    source = open_source(config)
-    timeframe = config.general.timeframe
-    quote = config.general.quote
-    symbols = source.list_symbols(timeframe)
-    bases = {s[: -len(quote)] for s in symbols if s.endswith(quote)}
-    end_ms = to_ms(as_of)
-    volumes: dict[str, float] = {}
-    for symbol in symbols:
-        if not symbol.endswith(quote) or is_leveraged_token(symbol, bases) or is_stable_pair(symbol):
-            continue
-        bars = source.fetch(symbol, timeframe, end_ms - RANKING_WINDOW_MS, end_ms)
-        if bars.height:
-            volumes[symbol] = float((bars["close"] * bars["volume"]).sum())
-    ranked = sorted(volumes, key=lambda s: (-volumes[s], s))
-    return ranked[:n]
+    return resolve_universe(spec, open_source(config), config.general.timeframe, quote=config.general.quote,
+                            as_of_ms=to_ms(as_of))  # fmt: skip
 
 
 # --- progress ----------------------------------------------------------------------------------
