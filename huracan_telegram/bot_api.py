@@ -7,8 +7,11 @@ so that the token never reaches a handler, whatever logger or level wrote it.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import re
+import sys
 import threading
 from typing import Any
 
@@ -67,11 +70,22 @@ def protect_token(token: str) -> None:
             _tokens.add(token)
         if not _handle_patched:
             original_handle = logging.Handler.handle
+            original_handle_error = logging.Handler.handleError
 
             def handle(self: logging.Handler, record: logging.LogRecord) -> Any:
                 return original_handle(self, _scrub(record))
 
+            def handle_error(self: logging.Handler, record: logging.LogRecord) -> None:
+                # A handler that fails (a closed stream) prints the traceback of the error it hit, chained to
+                # the exception being handled then, e.g. PTB's InvalidToken, whose message holds the token.
+                printed = io.StringIO()
+                with contextlib.redirect_stderr(printed):
+                    original_handle_error(self, record)
+                if printed.getvalue():
+                    sys.stderr.write(redact(printed.getvalue()))
+
             logging.Handler.handle = handle  # type: ignore[method-assign]
+            logging.Handler.handleError = handle_error  # type: ignore[method-assign]
             _handle_patched = True
         if _factory is not None and logging.getLogRecordFactory() is _factory:
             return

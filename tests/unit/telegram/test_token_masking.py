@@ -67,3 +67,33 @@ def test_a_record_made_without_the_factory_is_masked_when_a_handler_takes_it(
     with caplog.at_level(logging.DEBUG):
         logging.getLogger("telegram.ext.Application").handle(record)
     assert "rejected by the server" in caplog.text and TOKEN not in caplog.text
+
+
+class _ClosedStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler left behind with a closed stream: every emit fails and logging reports it on stderr."""
+
+    def __init__(self) -> None:
+        import io
+
+        stream = io.StringIO()
+        stream.close()
+        super().__init__(stream)
+
+
+def test_a_failing_handler_reports_its_error_without_the_token_it_was_handling(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    protect_token(TOKEN)
+    logger = logging.getLogger("huracan.test.closed")
+    handler = _ClosedStreamHandler()
+    logger.addHandler(handler)
+    try:
+        try:
+            raise ValueError(f"The token `{TOKEN}` was rejected by the server.")
+        except ValueError:
+            logger.error("Telegram refused the bot token")  # inside the except: the context is the ValueError
+        err = capsys.readouterr().err
+        assert "Logging error" in err and "was rejected by the server" in err  # logging reported the failure
+        assert TOKEN not in err
+    finally:
+        logger.removeHandler(handler)
