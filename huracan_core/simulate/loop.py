@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from huracan_core.archive import Storage
 from huracan_core.config import HuracanConfig, load_config
 from huracan_core.exceptions import ConfigError
 
@@ -133,9 +133,8 @@ def universe_as_of(spec: str, config: HuracanConfig, as_of: datetime) -> list[st
 
 # --- progress ----------------------------------------------------------------------------------
 def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
+    """The archive's own atomic JSON write (a reader sees the old file or the new one, never a part)."""
+    Storage(str(path.parent)).write_json(path.name, obj)
 
 
 def load_progress(request: SimulateRequest) -> dict[str, Any]:
