@@ -51,6 +51,9 @@ def simulate_command(
     mechanic: Annotated[
         bool, typer.Option("--mechanic", help="Also run the Mechanic's hourly passes (multiplies the cost).")
     ] = False,
+    mechanic_every: Annotated[
+        str, typer.Option("--mechanic-every", help="Hours between Mechanic passes with --mechanic (1h as in Airflow).")
+    ] = "1h",
     config: ConfigOpt = None,
     stop_after: Annotated[int | None, typer.Option("--stop-after", hidden=True)] = None,
 ) -> None:
@@ -58,12 +61,12 @@ def simulate_command(
     replay until the next; write trades, daily equity, per-coin and per-month tables, buy-and-hold and flat,
     equity.png and summary.json into --out. Rerun the same command to resume after an interruption."""
     from huracan_core.simulate import SimulateRequest, simulate
-    from huracan_core.simulate.loop import parse_every, retrain_dates
+    from huracan_core.simulate.loop import parse_every, parse_hours, retrain_dates
 
     request = SimulateRequest(
         start=_date(start, "--from"), end=_date(end, "--to"), out=out, retrain_every_days=parse_every(retrain_every),
         symbols=symbols, source=source, lake=lake, timeframe=timeframe, lookback_days=lookback_days,
-        mechanic=mechanic, config_path=str(config) if config else None, stop_after=stop_after,
+        mechanic=mechanic, mechanic_every_hours=parse_hours(mechanic_every), config_path=str(config) if config else None, stop_after=stop_after,
     )  # fmt: skip
     columns = (
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

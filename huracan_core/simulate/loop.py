@@ -50,16 +50,41 @@ class SimulateRequest:
     timeframe: str | None = None
     lookback_days: int | None = None
     mechanic: bool = False
+    mechanic_every_hours: int = 1  # hours between the Mechanic's passes (Airflow runs it every hour)
     config_path: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # more dotted config overrides (tests, gates)
     stop_after: int | None = None  # stop after this many retrain dates (a deliberate interruption)
 
-    def fingerprint(self) -> dict[str, Any]:
+    def fingerprint(self, config: HuracanConfig | None = None) -> dict[str, Any]:
+        """The request, and the effective settings it ran with (`settings_fingerprint`): a config file edited
+        or a HURACAN__* variable set between two runs changes what the finished dates would have been."""
         out = asdict(self)
         for key in ("out", "stop_after", "config_path"):
             out.pop(key)
         out["start"], out["end"] = self.start.isoformat(), self.end.isoformat()
+        if config is not None:
+            out["settings"] = settings_fingerprint(config)
         return json.loads(json.dumps(out, default=str))
+
+
+# Settings that say where the simulation writes (under --out, which may move) or how it reports, not what it
+# computes: left out of the resume fingerprint.
+_UNFINGERPRINTED = ("general.archive", "general.database", "general.log_dir", "telegram")
+
+
+def settings_fingerprint(config: HuracanConfig) -> dict[str, Any]:
+    """The effective config (secrets masked) as flat dotted keys, without `_UNFINGERPRINTED`."""
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif not any(prefix == k or prefix.startswith(f"{k}.") for k in _UNFINGERPRINTED):
+            flat[prefix] = value
+
+    walk("", config.masked())
+    return flat
 
 
 @dataclass
@@ -84,6 +109,26 @@ def retrain_dates(start: datetime, end: datetime, every_days: int) -> list[datet
         out.append(moment)
         moment += timedelta(days=every_days)
     return out
+
+
+def mechanic_hours(start: datetime, end: datetime, every_hours: int) -> list[datetime]:
+    """The Mechanic's passes in [start, end): start + every, start + 2 * every, ... (the Engine ran at start)."""
+    if every_hours < 1:
+        raise ConfigError("--mechanic-every must be at least 1h")
+    step = timedelta(hours=every_hours)
+    out, hour = [], start + step
+    while hour < end:
+        out.append(hour)
+        hour += step
+    return out
+
+
+def parse_hours(text: str) -> int:
+    """'1h' | '6h' | '6' -> hours."""
+    match = re.fullmatch(r"\s*([1-9][0-9]*)\s*h?\s*", text)
+    if not match:
+        raise ConfigError(f"--mechanic-every must be like 1h or 6h (got {text!r})")
+    return int(match.group(1))
 
 
 def parse_every(text: str) -> int:
@@ -137,17 +182,35 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     Storage(str(path.parent)).write_json(path.name, obj)
 
 
-def load_progress(request: SimulateRequest) -> dict[str, Any]:
+def load_progress(request: SimulateRequest, config: HuracanConfig) -> dict[str, Any]:
+    """progress.json of an earlier run of the same simulation, or a fresh one; a run with other settings is
+    refused, naming what differs (resuming it would splice two different systems into one equity curve)."""
     path = request.out / PROGRESS
-    fingerprint = request.fingerprint()
+    fingerprint = request.fingerprint(config)
     if not path.exists():
         return {"request": fingerprint, "dates": {}}
     progress = json.loads(path.read_text(encoding="utf-8"))
-    if progress.get("request") != fingerprint:
+    stored = progress.get("request") or {}
+    if stored != fingerprint:
         raise ConfigError(
-            f"{request.out} holds a simulation with other settings ({path}); use another --out or delete it"
+            f"{request.out} holds a simulation with other settings ({path}: {_differences(stored, fingerprint)}); "
+            "use another --out or delete it"
         )
     return progress
+
+
+def _differences(stored: Mapping[str, Any], now: Mapping[str, Any], limit: int = 5) -> str:
+    """'engine.folds 4 -> 3, ...': the keys whose values differ (settings flattened beside the request's)."""
+    def flat(fp: Mapping[str, Any]) -> dict[str, Any]:
+        out = {k: v for k, v in fp.items() if k != "settings"}
+        out.update(fp.get("settings") or {})
+        return out
+
+    old, new = flat(stored), flat(now)
+    keys = sorted(k for k in old.keys() | new.keys() if old.get(k, "<unset>") != new.get(k, "<unset>"))
+    shown = [f"{k} {old.get(k, '<unset>')!r} -> {new.get(k, '<unset>')!r}" for k in keys[:limit]]
+    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    return ", ".join(shown) + more if shown else "written by another version"
 
 
 # --- one retrain date --------------------------------------------------------------------------
@@ -192,14 +255,15 @@ def run_period(
 
         started = time.monotonic()
         promoted: list[str] = []
-        hour = start + timedelta(hours=1)
-        while hour < end:
+        passes: list[str] = []
+        for hour in mechanic_hours(start, end, request.mechanic_every_hours):
             done = run_mechanic(
                 request.config_path, hour, overrides={**overrides, "general.symbols": ",".join(universe)}
             )
+            passes.append(hour.isoformat())
             promoted += [f"{hour:%Y-%m-%dT%H}:{s}" for s in done.promoted]
-            hour += timedelta(hours=1)
-        entry["mechanic"] = {"promoted": promoted, "wall_time_s": round(time.monotonic() - started, 2)}
+        entry["mechanic"] = {"passes": passes, "promoted": promoted,
+                             "wall_time_s": round(time.monotonic() - started, 2)}  # fmt: skip
         save()
     if "traded" not in entry:
         started = time.monotonic()
@@ -323,7 +387,7 @@ def simulate(
     dates = retrain_dates(request.start, request.end, request.retrain_every_days)
     overrides = overrides_for(request)
     config = load_config(request.config_path, overrides=overrides)
-    progress = load_progress(request)
+    progress = load_progress(request, config)
     progress.setdefault("wall_time_s", 0.0)
     resumed = [d.isoformat() for d in dates if "traded" in progress["dates"].get(d.isoformat(), {})]
     ran = 0

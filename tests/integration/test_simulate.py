@@ -158,3 +158,56 @@ def test_the_replay_of_a_period_trades_what_the_vectorised_champion_backtest_tra
     assert expected.height > 0
     assert_same_trades(expected, got)
     assert np.isfinite(got["net_pnl_pct"].to_numpy()).all()
+
+
+def test_a_resume_with_other_settings_is_refused_naming_them(
+    runs: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A HURACAN__* variable changed between two runs would splice two different systems into one curve."""
+    out = runs["resumed"]
+    before = (out / "progress.json").read_bytes()
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("HURACAN__ENGINE__FOLDS", "4")
+    result = CliRunner().invoke(app, [*ARGS, "--out", str(out)])
+    assert result.exit_code != 0
+    assert "engine.folds 3 -> 4" in " ".join(result.output.split())
+    assert (out / "progress.json").read_bytes() == before  # nothing already stored is touched
+
+
+def test_with_the_mechanic_each_pass_runs_as_of_its_hour(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--mechanic: after the Engine at the retrain date, the Mechanic's passes run every --mechanic-every hours,
+    each building its challengers from bars closed by its hour only, and recording its trials."""
+    from sqlalchemy import select
+
+    from huracan_core.db.connection import connect
+    from huracan_core.db.tables import trials
+
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "mechanic"
+    args = [*ARGS[:4], "2026-03-02", *ARGS[5:]]  # one retrain date: 2026-03-01 -> 03-02
+    result = CliRunner().invoke(app, [*args, "--out", str(out), "--mechanic", "--mechanic-every", "8h"])
+    assert result.exit_code == 0, result.output
+    entry = json.loads((out / "progress.json").read_text())["dates"][RETRAINS[0].isoformat()]
+    hours = [datetime(2026, 3, 1, h, tzinfo=UTC) for h in (8, 16)]
+    assert entry["mechanic"]["passes"] == [h.isoformat() for h in hours]
+    db = connect(f"sqlite:///{out / 'huracan.db'}")
+    try:
+        with db.connect() as conn:
+            rows = conn.execute(select(trials.c.symbol, trials.c.as_of)).all()
+    finally:
+        db.dispose()
+    assert sorted((s, a.replace(tzinfo=UTC)) for s, a in rows) == sorted(
+        (s, h) for s in SYMBOLS.split(",") for h in hours
+    )
+    configs = list((out / "archive/challengers").rglob("config.json"))
+    assert configs
+    for path in configs:
+        bundle = json.loads(path.read_text())
+        assert datetime.fromisoformat(bundle["as_of"]) in hours
+        assert bundle["data_window"]["end_ms"] <= loop.to_ms(datetime.fromisoformat(bundle["as_of"]))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["strategy"]["final_equity"] > 0
