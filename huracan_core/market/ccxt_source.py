@@ -135,7 +135,8 @@ class CcxtSource(CandleSource):
 
         Loads the exchange's linear (USD-margined) markets once when only spot markets were loaded
         (`build_exchange` loads spot only, to keep candle fetches cheap)."""
-        spot = self.exchange.markets.get(self.ccxt_symbol(symbol)) or {}
+        unified = self.ccxt_symbol(symbol)  # loads the spot markets
+        spot = (self.exchange.markets or {}).get(unified) or {}
         self._load_linear_markets()
         for market in (self.exchange.markets or {}).values():
             if (
