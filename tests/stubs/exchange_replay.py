@@ -179,7 +179,7 @@ class ExchangeReplay:
             frame = frame.filter(pl.col("timestamp") <= int(params["endTime"]))
         frame = frame.head(limit) if "startTime" in params else frame.tail(limit)
         rows = [
-            {"symbol": symbol, "fundingTime": int(ts), "fundingRate": None if rate != rate else f"{rate:.8f}",
+            {"symbol": symbol, "fundingTime": int(ts), "fundingRate": None if rate is None or rate != rate else f"{rate:.8f}",
              "markPrice": "100.00000000"}
             for ts, rate in frame.select("timestamp", "funding_rate").iter_rows()
         ]  # fmt: skip
