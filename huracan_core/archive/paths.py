@@ -7,7 +7,7 @@ Layout (root is a local folder or s3://bucket/prefix):
     summaries/daily/YYYY-MM-DD.json   reports/YYYY-MM-DD/daily_report.json
     live_logs/trades/YYYYMMDD.parquet   control/symbols_selector.json   engine_status.json   logs/
     encoders/YYYYMMDD_HHMMSSZ/ (shared encoder of a nightly run)   engine_runs/YYYYMMDD_HHMMSSZ/ (resume ledger)
-The candle lake has its own root: candles/<timeframe>/<SYMBOL>.parquet.
+The candle lake has its own root: candles/<timeframe>/<SYMBOL>.parquet, funding/<SYMBOL>.parquet.
 """
 
 from __future__ import annotations
@@ -141,6 +141,11 @@ def engine_run_dir(as_of_id: str) -> str:
 def lake_candles(timeframe: str, symbol: str) -> str:
     """Key of a symbol's candles inside a lake root."""
     return f"candles/{timeframe}/{_symbol(symbol)}.parquet"
+
+
+def lake_funding(symbol: str) -> str:
+    """Key of a symbol's funding-rate history (its linear perpetual's) inside a lake root."""
+    return f"funding/{_symbol(symbol)}.parquet"
 
 
 def lake_timeframe_dir(timeframe: str) -> str:

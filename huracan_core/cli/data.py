@@ -24,6 +24,7 @@ from huracan_core.cli.common import (
 from huracan_core.exceptions import ConfigError
 from huracan_core.market import LakeSource, open_source, resolve_universe
 from huracan_core.market.candles import format_ms
+from huracan_core.market.funding import fill_funding
 from huracan_core.market.resample import ResampleResult, resample_factor, resample_lake
 
 app = typer.Typer(
@@ -56,11 +57,20 @@ def fetch(
     lake: LakeOpt = None,
     config: ConfigOpt = None,
     source: SourceOpt = None,
+    funding: Annotated[
+        bool,
+        typer.Option(
+            "--funding/--no-funding",
+            help="Also store the funding-rate history of each coin's perpetual swap (funding/<SYMBOL>.parquet).",
+        ),
+    ] = True,
 ) -> None:
     """Fill the lake incrementally: only bars after each symbol's last stored bar are fetched.
 
     From the exchange (data.exchange via ccxt) unless --source synthetic. An unreachable exchange is
-    an error (exit 1) and leaves the lake as it was; synthetic data is never used in its place.
+    an error (exit 1) and leaves the lake as it was; synthetic data is never used in its place. From an
+    exchange, each coin with a linear perpetual swap also gets its funding rates (only those settled
+    after the last stored one); a coin without one is skipped with a line saying so.
     """
     if source == "lake":
         raise ConfigError("--source lake: fetch fills the lake; use --source ccxt or --source synthetic")
@@ -100,7 +110,23 @@ def fetch(
     else:
         src.fill_lake(lake_src, universe, tf, history_days, now_ms, on_symbol=report)
     console.print(table)
+    from huracan_core.market.ccxt_source import CcxtSource  # here: lake and synthetic users skip ccxt
+
+    if funding and isinstance(src, CcxtSource):
+        _fetch_funding(src, lake_src, universe, history_days, now_ms)
     console.print(f"Lake: {lake_src.storage.root}", highlight=False)
+
+
+def _fetch_funding(src: Any, lake: LakeSource, universe: list[str], days: float, now_ms: int) -> None:
+    """Funding rates of each coin's perpetual into funding/<SYMBOL>.parquet, one line per coin."""
+
+    def report(symbol: str, added: int | None) -> None:
+        if added is None:
+            console.print(f"{symbol}: no perpetual swap on {src.exchange_id}, funding skipped", highlight=False)
+        else:
+            console.print(f"{symbol}: {added} funding rates added", highlight=False)
+
+    fill_funding(src, lake, universe, days, now_ms, on_symbol=report)
 
 
 @app.command("show")

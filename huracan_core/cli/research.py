@@ -125,12 +125,14 @@ def backtest_command(
     from huracan_core.evaluation.research import REFERENCE_CLOSES, build_research_frame, evaluate_walk_forward
     from huracan_core.exceptions import DataIntegrityError
     from huracan_core.features.cross_section import cross_sectional_ranks
+    from huracan_core.market.funding import lake_funding
 
     cfg = config_from(config, source=source, lake=lake, symbols=symbols, timeframe=timeframe)
     settings = walk_forward_settings(cfg, folds=folds)
     names, candles, skipped = _load(cfg, days, end)
     refs = {s: candles[s] for s in REFERENCE_CLOSES if s in candles}
     ranks = cross_sectional_ranks({s: candles[s] for s in names if s in candles})  # null below 5 coins
+    funding = lake_funding(cfg, [s for s in names if s in candles])
     table = Table(
         title=f"Out-of-sample backtest after costs ({cfg.general.timeframe})",
         caption="B&H: buy-and-hold over the same bars, one round trip of costs; flat is 0. "
@@ -154,6 +156,7 @@ def backtest_command(
             refs=refs,
             cost_config=cfg.costs,
             extra_columns=ranks[symbol],
+            funding=funding.get(symbol),
         )
         try:
             ev = evaluate_walk_forward(
@@ -296,24 +299,24 @@ def lookahead_command(
     from huracan_core.evaluation.research import REFERENCE_CLOSES
     from huracan_core.features.cross_section import cross_sectional_ranks
     from huracan_core.market.candles import format_ms
+    from huracan_core.market.funding import lake_funding
 
     cfg = config_from(config, source=source, lake=lake, symbols=symbols, timeframe=timeframe)
     names, candles, skipped = _load(cfg, days, end)
     refs = {s: candles[s] for s in REFERENCE_CLOSES if s in candles}
     ranks = cross_sectional_ranks({s: candles[s] for s in names if s in candles})  # null below 5 coins
+    stored = lake_funding(cfg, [s for s in names if s in candles])
     found = 0
     for symbol in names:
         if symbol not in candles:
             err_console.print(f"⚠️ {symbol}: {skipped.get(symbol, 'no candles')}")
             continue
         engines = all_engines()
-        # No funding data reaches the pipeline yet: a probe rate lets the funding engine's path be checked.
-        extra = ranks[symbol].join(
-            probe_funding_rates(candles[symbol]["timestamp"]),
-            on="timestamp",
-            how="left",
-            maintain_order="left",
-        )
+        extra = ranks[symbol]
+        # The lake's funding history, else a probe one, so the funding join and engine are always checked.
+        funding = stored.get(symbol)
+        if funding is None:
+            funding = probe_funding_rates(candles[symbol]["timestamp"])
         fitted, fit_errors = early_states(
             candles[symbol],
             symbol,
@@ -322,6 +325,7 @@ def lookahead_command(
             refs=refs,
             cost_config=cfg.costs,
             extra_columns=extra,
+            funding=funding,
         )
         report = analyse_symbol(
             candles[symbol],
@@ -334,6 +338,7 @@ def lookahead_command(
             cost_config=cfg.costs,
             states=firing_states(engines, fitted),
             extra_columns=extra,
+            funding=funding,
         )
         for name, message in {**report.engine_errors, **fit_errors}.items():
             err_console.print(

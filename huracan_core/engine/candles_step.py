@@ -1,6 +1,7 @@
 """The engine's candle step: bring each symbol's candles for the training window, then apply the data gates.
 
-ccxt fills the lake incrementally and the engine reads the lake; `lake` reads what a user brought; the
+ccxt fills the lake incrementally (candles, and funding rates where the coin has a perpetual) and the
+engine reads the lake; `lake` reads what a user brought; the
 synthetic market is read directly (never written into a lake, where it could later pass for real data).
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from huracan_core.config import HuracanConfig
-from huracan_core.exceptions import DataIntegrityError, UnknownSymbolError
+from huracan_core.exceptions import DataIntegrityError, HuracanError, UnknownSymbolError
 from huracan_core.market import LakeSource, open_source
 from huracan_core.market.base import CandleSource
 from huracan_core.market.gates import check_candles
@@ -77,6 +78,7 @@ def prepare_candles(
             days = (window.end_ms - window.start_ms) / DAY_MS
             # Fill only what the lake lacks; an unreachable exchange raises here, before anything is written.
             source.fill_lake(lake, list(symbols), tf, days, window.end_ms)
+            _fill_funding(source, lake, symbols, days, window.end_ms)
         reader: CandleSource = lake
     else:
         reader = source or open_source(config)
@@ -112,6 +114,24 @@ def prepare_candles(
             outcome.skipped[symbol] = reason
             _notify(on_symbol, symbol, "skipped", reason)
     return outcome
+
+
+def _fill_funding(
+    source: CandleSource, lake: LakeSource, symbols: Sequence[str], days: float, end_ms: int
+) -> None:
+    """Keep the lake's funding rates current with the candles (the funding engine reads them).
+
+    Funding is an optional input: a failure here is a warning and the coins' engines then see what the lake
+    already holds (or abstain), never a failed candle step."""
+    from huracan_core.market.ccxt_source import CcxtSource
+    from huracan_core.market.funding import fill_funding
+
+    if not isinstance(source, CcxtSource):
+        return
+    try:
+        fill_funding(source, lake, list(symbols), days, end_ms)
+    except HuracanError as exc:
+        log.warning("⚠️ funding rates not updated: %s", exc)
 
 
 def _notify(

@@ -228,13 +228,14 @@ def research_frames(
     """Research frames of `symbols` (with BTC/ETH as references) from what the candle step stored.
 
     `universe` (the run's usable coins) adds each coin's cross-sectional rank among them; a batch
-    alone would rank its few coins only.
+    alone would rank its few coins only. A coin with funding rates in the lake gets `funding_rate`.
     """
     from huracan_core.costs import fees_from_config
     from huracan_core.engine.candles_step import prepare_candles
     from huracan_core.evaluation.research import build_research_frame
     from huracan_core.features.cross_section import cross_sectional_ranks
     from huracan_core.market import open_source
+    from huracan_core.market.funding import lake_funding
 
     source = None if config.data.source == "ccxt" else open_source(config)
     wanted = list(dict.fromkeys([*symbols, *universe, *REFERENCE_SYMBOLS]))
@@ -246,6 +247,7 @@ def research_frames(
     ranked = [s for s in dict.fromkeys([*symbols, *universe]) if s in outcome.candles]
     ranks = cross_sectional_ranks({s: outcome.candles[s] for s in ranked})
     fees = fees_from_config(config.costs)
+    funding = lake_funding(config, [s for s in symbols if s in outcome.candles])
     frames = {}
     for symbol in symbols:
         if symbol in outcome.candles:
@@ -257,6 +259,7 @@ def research_frames(
                 cost_config=config.costs,
                 fees=fees,
                 extra_columns=ranks[symbol],
+                funding=funding.get(symbol),
             )
     return frames
 

@@ -2,8 +2,8 @@
 
 A rule side the data's calibration left inactive only ever emits zeros, and a check over zeros proves
 nothing. `firing_states` switches every rule side on (with an edge of its side's sign), every seasonality
-bucket and both anomaly modes; `probe_funding_rates` gives the funding engine an input where the pipeline
-has none yet. For lookahead checks only: these states trade nothing real.
+bucket and both anomaly modes; `probe_funding_rates` gives the funding engine a funding history where the
+lake has none. For lookahead checks only: these states trade nothing real.
 """
 
 from __future__ import annotations
@@ -70,17 +70,20 @@ def _firing_table(table: Mapping[str, Any], edge_bps: float, t_sizes: list[float
 
 
 def probe_funding_rates(timestamps: pl.Series | np.ndarray, *, seed: int = 0) -> pl.DataFrame:
-    """(timestamp, funding_rate): a stand-in funding rate for checks, one value per 8-hour funding period.
+    """(timestamp, funding_rate): a stand-in funding history for checks, as the lake stores one: a rate
+    settled at each 8-hour funding time from the first bar's period to one period past the last bar.
 
     Both signs, |rate| between 2x the funding engine's `rate_min` and its `rate_full`, so the engine fires
-    on every bar. Each period's value is drawn from (seed, period), so any range of bars gets the same
-    values for the same periods.
+    on every bar once a rate is known. Each value is drawn from (seed, period), so any range of bars gets
+    the same values for the same periods. Passed as `funding=`, it goes through the real point-in-time join.
     """
     p = FundingEngine.defaults
     ts = np.asarray(timestamps, dtype=np.int64)
-    periods, index = np.unique(ts // FUNDING_PERIOD_MS, return_inverse=True)
+    if ts.size == 0:
+        return pl.DataFrame(schema={"timestamp": pl.Int64, "funding_rate": pl.Float64})
+    periods = np.arange(int(ts.min()) // FUNDING_PERIOD_MS, int(ts.max()) // FUNDING_PERIOD_MS + 2)
     rates = np.empty(periods.size)
     for i, period in enumerate(periods.tolist()):
         rng = np.random.default_rng([seed, period])
         rates[i] = rng.choice([-1.0, 1.0]) * rng.uniform(2.0 * p["rate_min"], p["rate_full"])
-    return pl.DataFrame({"timestamp": ts, "funding_rate": rates[index]})
+    return pl.DataFrame({"timestamp": periods * FUNDING_PERIOD_MS, "funding_rate": rates})

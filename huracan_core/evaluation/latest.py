@@ -23,6 +23,7 @@ from huracan_core.evaluation.research import REFERENCE_CLOSES
 from huracan_core.exceptions import ConfigError, DataIntegrityError
 from huracan_core.features import DEFAULT_RECIPE, FeatureRecipe
 from huracan_core.features.builder import build_rows
+from huracan_core.market.funding import funding_at_bars
 from huracan_core.regime import RegimeParams, classify_regimes
 from huracan_core.regime import _bars as _regime_bars
 
@@ -79,6 +80,7 @@ def latest_research(
     cost_config: CostsConfig | None = None,
     fees: FeeSchedule | None = None,
     extra_columns: pl.DataFrame | None = None,
+    funding: pl.DataFrame | None = None,
 ) -> LatestResearch:
     """The newest `rows` rows of `build_research_frame` (same values) from the newest candles only.
 
@@ -103,6 +105,11 @@ def latest_research(
             added.append(_aligned_close(source, timestamps, column))
     if extra_columns is not None:
         frame = _with(frame, added).join(extra_columns, on="timestamp", how="left", maintain_order="left")
+        added = []
+    if funding is not None:
+        # The same point-in-time join as the batch frame, on the newest bars only.
+        rates = funding_at_bars(feature_candles.tail(rows), funding, timeframe)
+        frame = _with(frame, added).join(rates, on="timestamp", how="left", maintain_order="left")
         added = []
     regime = _latest_regime(candles, timeframe)
     cost_config = cost_config or CostsConfig()

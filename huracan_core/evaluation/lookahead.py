@@ -26,7 +26,9 @@ from huracan_core.evaluation.research import (
     prior_gate,
 )
 from huracan_core.features import DEFAULT_RECIPE, FeatureRecipe, Leak, find_lookahead
+from huracan_core.market.funding import known_by
 from huracan_core.meta import forward_moves_bps, run_combiner
+from huracan_core.timeframe import timeframe_ms
 
 FIT_SHARE = 0.4  # engine states of the per-bar analysis are fitted on this first share of bars
 
@@ -69,6 +71,7 @@ def early_states(
     recipe: FeatureRecipe = DEFAULT_RECIPE,
     cost_config: CostsConfig | None = None,
     extra_columns: pl.DataFrame | None = None,
+    funding: pl.DataFrame | None = None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """(states, fit errors) of `engines` fitted on the first 40% of bars: before every cut of `analyse_symbol`,
     so the states themselves cannot carry information from after a cut."""
@@ -82,6 +85,7 @@ def early_states(
         recipe=recipe,
         cost_config=cost_config,
         extra_columns=_up_to_frame(extra_columns, last),
+        funding=known_by(funding, last + timeframe_ms(timeframe)),
     ).frame
     states, errors = fit_states(engines, frame)
     return states, {name: str(error) for name, error in errors.items()}
@@ -100,15 +104,18 @@ def per_bar_path(
     cost_config: CostsConfig | None = None,
     hold_bars: int = 8,
     extra_columns: pl.DataFrame | None = None,
+    funding: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Every per-bar value the trading path computes, one row per candle, with fixed engine states.
 
-    References and `extra_columns` (joined on timestamp, e.g. funding_rate, xs_rank_ret_16) are cut to
-    the symbol's last bar, so reading their future shows up too.
+    References and `extra_columns` (joined on timestamp, e.g. xs_rank_ret_16) are cut to the symbol's
+    last bar, and `funding` to the rates settled by that bar's close (when they became known), so reading
+    their future shows up too.
     """
     path, _ = _per_bar_path(
         candles, symbol, timeframe, refs=refs, engines=engines, states=states, decision=decision,
         recipe=recipe, cost_config=cost_config, hold_bars=hold_bars, extra_columns=extra_columns,
+        funding=funding,
     )  # fmt: skip
     return path
 
@@ -126,6 +133,7 @@ def _per_bar_path(
     cost_config: CostsConfig | None,
     hold_bars: int,
     extra_columns: pl.DataFrame | None,
+    funding: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, dict[str, str]]:
     """`per_bar_path` and the engines that failed to signal (their columns are absent from the path)."""
     last = int(candles["timestamp"][-1])
@@ -137,6 +145,7 @@ def _per_bar_path(
         recipe=recipe,
         cost_config=cost_config,
         extra_columns=_up_to_frame(extra_columns, last),
+        funding=known_by(funding, last + timeframe_ms(timeframe)),
     )
     frame = rf.frame
     run = run_engines(engines, frame, states)
@@ -181,6 +190,7 @@ def analyse_symbol(
     cost_config: CostsConfig | None = None,
     states: Mapping[str, Mapping[str, Any]] | None = None,
     extra_columns: pl.DataFrame | None = None,
+    funding: pl.DataFrame | None = None,
 ) -> LookaheadReport:
     """Cut the data at `n_cuts` points in its second half (truncation and noise) and report every leak.
 
@@ -193,7 +203,7 @@ def analyse_symbol(
     if states is None:
         fitted, errors = early_states(
             candles, symbol, timeframe, engines=engines, refs=refs, recipe=recipe,
-            cost_config=cost_config, extra_columns=extra_columns,
+            cost_config=cost_config, extra_columns=extra_columns, funding=funding,
         )  # fmt: skip
         states = firing_states(engines, fitted)
     fixed = states
@@ -203,7 +213,7 @@ def analyse_symbol(
     def path(c: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, str]]:
         return _per_bar_path(
             c, symbol, timeframe, refs=refs, engines=engines, states=fixed, decision=decision, recipe=recipe,
-            cost_config=cost_config, hold_bars=8, extra_columns=extra_columns,
+            cost_config=cost_config, hold_bars=8, extra_columns=extra_columns, funding=funding,
         )  # fmt: skip
 
     full, run_errors = path(candles)

@@ -32,6 +32,7 @@ from huracan_core.evaluation.metrics import compute_metrics, sharpe_significance
 from huracan_core.evaluation.splits import Split, walk_forward_splits
 from huracan_core.exceptions import DataIntegrityError
 from huracan_core.features import DEFAULT_RECIPE, FeatureRecipe, build_features
+from huracan_core.market.funding import funding_at_bars
 from huracan_core.meta import (
     CombinerSettings,
     GateTable,
@@ -70,10 +71,13 @@ def build_research_frame(
     cost_config: CostsConfig | None = None,
     fees: FeeSchedule | None = None,
     extra_columns: pl.DataFrame | None = None,
+    funding: pl.DataFrame | None = None,
 ) -> ResearchFrame:
     """Features + `regime` + `btc_close`/`eth_close` (+ optional columns such as funding_rate) for a symbol.
 
-    `extra_columns` is joined on `timestamp` (left), e.g. funding rates or the cross-sectional rank.
+    `extra_columns` is joined on `timestamp` (left), e.g. the cross-sectional rank. `funding` is the coin's
+    funding history stamped by settlement time (market.funding): each bar gets `funding_rate` as known at
+    its close, through `funding_at_bars`; without it the column is absent and the funding engine abstains.
     """
     refs = dict(refs or {})
     features = build_features(candles, recipe, refs, symbol=symbol)
@@ -91,6 +95,10 @@ def build_research_frame(
         )
     if extra_columns is not None:
         frame = frame.join(extra_columns, on="timestamp", how="left", maintain_order="left")
+    if funding is not None:
+        frame = frame.join(
+            funding_at_bars(candles, funding, timeframe), on="timestamp", how="left", maintain_order="left"
+        )
     costs = bar_costs(candles, symbol, cost_config or CostsConfig(), fees)
     # The learned engines label and report edges net of these costs, so they travel with the features.
     frame = frame.with_columns(costs[COST_COLUMN])

@@ -28,6 +28,7 @@ from huracan_core.evaluation.research import (
 from huracan_core.features import DEFAULT_RECIPE, FeatureRecipe, Leak
 from huracan_core.features.leakage import first_differences, noise_after
 from huracan_core.meta import CombinerSettings
+from huracan_core.timeframe import timeframe_ms
 
 WALK_FORWARD_CHECK = "walk-forward noise"
 
@@ -63,6 +64,7 @@ def analyse_walk_forward(
     recipe: FeatureRecipe = DEFAULT_RECIPE,
     cost_config: CostsConfig | None = None,
     extra_columns: pl.DataFrame | None = None,
+    funding: pl.DataFrame | None = None,
 ) -> WalkForwardReport:
     """Rerun `evaluate_walk_forward` with the bars after each cut replaced by noise; report every change
     of a decision at or before the cut, or of the gate of a fold whose test range starts by then.
@@ -70,21 +72,25 @@ def analyse_walk_forward(
     This catches what fixed states cannot: a fold fitted, gated or combined with rows it must not see.
     `cuts` are candle rows inside the out-of-sample range (default: `n_cuts` evenly spread over it). The
     noise keeps timestamps and length, so the fold plan is the same (checked; ValueError otherwise).
-    References' bars and `extra_columns`' values after the cut are replaced by noise too. A read of the
+    References' bars and `extra_columns`' values after the cut are replaced by noise too, and so are the
+    `funding` rates settled after the cut bar's close (when they became known). A read of the
     future shows only on the few bars before a cut, and only where the gate and the combiner let that
     value reach a decision: more cuts, more power (each costs one evaluation).
     """
     others = other_refs(refs, symbol)
 
-    def evaluate(c: pl.DataFrame, r: dict[str, pl.DataFrame], extra: pl.DataFrame | None) -> Evaluation:
+    def evaluate(
+        c: pl.DataFrame, r: dict[str, pl.DataFrame], extra: pl.DataFrame | None, rates: pl.DataFrame | None
+    ) -> Evaluation:
         rf = build_research_frame(
-            c, symbol, timeframe, refs=r, recipe=recipe, cost_config=cost_config, extra_columns=extra
-        )
+            c, symbol, timeframe, refs=r, recipe=recipe, cost_config=cost_config, extra_columns=extra,
+            funding=rates,
+        )  # fmt: skip
         return evaluate_walk_forward(
             rf, engines, decision=decision, settings=settings, combiner_settings=combiner_settings
         )
 
-    base = evaluate(candles, others, extra_columns)
+    base = evaluate(candles, others, extra_columns, funding)
     if base.decisions is None:  # pragma: no cover - evaluate_walk_forward always sets it
         raise ValueError("evaluate_walk_forward returned no decisions")
     timestamps = candles["timestamp"].to_numpy()
@@ -104,6 +110,7 @@ def analyse_walk_forward(
             noise_future(candles, cut_ts, rng),
             {s: noise_future(r, cut_ts, rng) for s, r in others.items()},
             None if extra_columns is None else _noise_columns(extra_columns, cut_ts, rng),
+            None if funding is None else _noise_columns(funding, cut_ts + timeframe_ms(timeframe), rng),
         )
         if [split.to_dict() for split in noised.splits] != plan:
             raise ValueError(f"{symbol}: the fold plan changed with the noise after {cut_ts}; no comparison")

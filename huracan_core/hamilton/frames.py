@@ -2,7 +2,8 @@
 
 Both must see the same numbers: the same candles (with enough history before the window that every
 feature, regime and cost of the window's first bar equals what the full history gives), the same reference
-closes, and the cross-sectional rank among the same coins. So both call `replay_frames`.
+closes, the cross-sectional rank among the same coins, and the lake's funding rates joined point in time.
+So both call `replay_frames`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from huracan_core.evaluation.latest import latest_tail_bars
 from huracan_core.evaluation.research import REFERENCE_CLOSES, ResearchFrame, build_research_frame
 from huracan_core.features.cross_section import cross_sectional_ranks
 from huracan_core.market.base import CandleSource
+from huracan_core.market.funding import lake_funding
 from huracan_core.timeframe import timeframe_ms
 
 ENGINE_LOOKBACK_MARGIN = 256  # bars beyond the regime and feature tails: the longest engine lookback is 96
@@ -55,6 +57,7 @@ def replay_frames(
     refs = {r: outcome.candles[r] for r in REFERENCE_CLOSES if r in outcome.candles}
     ranks = cross_sectional_ranks({s: outcome.candles[s] for s in symbols if s in outcome.candles})
     fees = fees_from_config(config.costs)
+    funding = lake_funding(config, [s for s in symbols if s in outcome.candles])
     out = ReplayFrames(first, window.end_ms)
     for symbol in symbols:
         if symbol not in outcome.candles:
@@ -62,7 +65,7 @@ def replay_frames(
             continue
         rf = build_research_frame(
             outcome.candles[symbol], symbol, timeframe, refs=refs, cost_config=config.costs, fees=fees,
-            extra_columns=ranks[symbol],
+            extra_columns=ranks[symbol], funding=funding.get(symbol),
         )  # fmt: skip
         if rf.frame.filter(rf.frame["timestamp"] >= first).height < 2:
             out.skipped[symbol] = "fewer than 2 bars inside the window"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,6 +65,7 @@ class LiveFeed:
         fees: FeeSchedule | None = None,
         poll_seconds: float = 5.0,
         max_bars: int | None = None,
+        funding: Mapping[str, pl.DataFrame] | None = None,
     ) -> None:
         self.source = source
         self.symbols = list(symbols)
@@ -75,6 +76,8 @@ class LiveFeed:
         self.fees = fees
         self.poll_seconds = poll_seconds
         self.max_bars = max_bars  # stop after this many bars (tests, smoke runs)
+        # Funding history per coin (the lake's, read once): joined per bar exactly as the batch frames do.
+        self.funding = dict(funding or {})
         self.tail = history_bars(timeframe)
         self._candles: dict[str, pl.DataFrame] = {}
         self._newest_closed: int | None = None
@@ -169,6 +172,7 @@ class LiveFeed:
         latest = latest_research(
             upto, symbol, self.timeframe, refs=refs, rows=max(r.lookback_bars for r in champion.engines)
             if champion else 1, cost_config=self.cost_config, fees=self.fees, extra_columns=ranks,
+            funding=self.funding.get(symbol),
         )  # fmt: skip
         signals: dict[str, dict[str, float]] = {}
         if champion is not None:

@@ -40,6 +40,7 @@ from huracan_core.hamilton.status import (
     write_status,
 )
 from huracan_core.market.base import CandleSource
+from huracan_core.market.funding import lake_funding
 
 log = logging.getLogger("huracan.hamilton")
 
@@ -147,6 +148,7 @@ def run_hamilton(
         feed = LiveFeed(
             source, sorted(set(book.symbols()) | set(symbols)), timeframe, clock, cost_config=config.costs,
             fees=fees_from_config(config.costs), poll_seconds=config.hamilton.poll_seconds, max_bars=request.max_bars,
+            funding=lake_funding(config, sorted(set(book.symbols()) | set(symbols))),
         )  # fmt: skip
         guard = EntryGuardrails(
             settings, paused=lambda: read_pause(storage).paused, now_ms=lambda _bar: clock.now_ms()

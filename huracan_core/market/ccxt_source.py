@@ -79,6 +79,7 @@ class CcxtSource(CandleSource):
         self.base_delay_s = base_delay_s
         self.sleep = sleep
         self._table: dict[str, str] | None = None
+        self._linear_loaded = False
 
     @property
     def exchange_id(self) -> str:
@@ -127,6 +128,68 @@ class CcxtSource(CandleSource):
         if sym not in table:
             raise unknown_symbol(sym, table, where=f"on {self.exchange_id} (spot)")
         return table[sym]
+
+    # --- funding rates of the coin's perpetual ------------------------------------------------------
+    def perpetual_symbol(self, symbol: str) -> str | None:
+        """'BTCUSDT' -> the linear perpetual swap on the same pair ('BTC/USDT:USDT'), None when there is none.
+
+        Loads the exchange's linear (USD-margined) markets once when only spot markets were loaded
+        (`build_exchange` loads spot only, to keep candle fetches cheap)."""
+        unified = self.ccxt_symbol(symbol)  # loads the spot markets
+        spot = (self.exchange.markets or {}).get(unified) or {}
+        self._load_linear_markets()
+        for market in (self.exchange.markets or {}).values():
+            if (
+                market.get("swap")
+                and market.get("linear")
+                and market.get("active") is not False
+                and market.get("base") == spot.get("base")
+                and market.get("quote") == spot.get("quote")
+                and market.get("settle") == spot.get("quote")
+            ):
+                return str(market["symbol"])
+        return None
+
+    def _load_linear_markets(self) -> None:
+        if self._linear_loaded:
+            return
+        options = self.exchange.options.get("fetchMarkets")
+        if isinstance(options, dict) and "linear" not in (options.get("types") or ["linear"]):
+            self.exchange.options["fetchMarkets"] = {**options, "types": [*options["types"], "linear"]}
+            self._call("loading perpetual markets", lambda: self.exchange.load_markets(reload=True))
+        self._linear_loaded = True
+
+    def fetch_funding(self, symbol: str, start_ms: int, end_ms: int) -> pl.DataFrame:
+        """Funding rates settled in [start_ms, end_ms] of the coin's perpetual, paged with since/limit.
+
+        (timestamp = funding time in epoch ms, funding_rate per period); rows as the exchange sent them
+        (the lake's writer sorts, dedupes and checks them). UnknownSymbolError when there is no perpetual."""
+        market = self.perpetual_symbol(symbol)
+        if market is None:
+            raise UnknownSymbolError(f"{symbol}: {self.exchange_id} lists no linear perpetual swap for it")
+        rows: list[tuple[int, float]] = []
+        cursor = start_ms
+        while cursor <= end_ms:
+            since = cursor
+            page = self._call(
+                f"fetching {symbol} funding rates from {since}",
+                lambda since=since: self.exchange.fetch_funding_rate_history(
+                    market, since=since, limit=self.page_limit, params={"until": end_ms}
+                ),
+            )
+            got = [
+                (int(r["timestamp"]), _rate(r.get("fundingRate")))
+                for r in page
+                if r.get("timestamp") is not None and since <= int(r["timestamp"]) <= end_ms
+            ]
+            if not got:
+                break
+            rows.extend(got)
+            cursor = max(ts for ts, _ in got) + 1
+        return pl.DataFrame(
+            {"timestamp": [t for t, _ in rows], "funding_rate": [r for _, r in rows]},
+            schema={"timestamp": pl.Int64, "funding_rate": pl.Float64},
+        )
 
     # --- CandleSource --------------------------------------------------------------------------
     def list_symbols(self, timeframe: str | None = None) -> list[str]:
@@ -198,6 +261,11 @@ class CcxtSource(CandleSource):
             s: by_plain.get(normalise_symbol(s), 0.0) if normalise_symbol(s) in table else 0.0
             for s in symbols
         }
+
+
+def _rate(value: Any) -> float:
+    """A funding rate as float; a missing one becomes NaN, which the lake's writer refuses by name."""
+    return float("nan") if value is None else float(value)
 
 
 def _short(exc: BaseException, limit: int = 200) -> str:

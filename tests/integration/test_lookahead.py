@@ -22,7 +22,7 @@ from huracan_core.evaluation.lookahead import analyse_symbol, early_states, per_
 from huracan_core.evaluation.research import WalkForwardSettings
 from huracan_core.evaluation.walk_forward_lookahead import analyse_walk_forward
 from tests.stubs.leaky_engines import PeeksAhead, PeeksAtReference
-from tests.stubs.lookahead_market import extra_inputs, references, synthetic_universe
+from tests.stubs.lookahead_market import extra_inputs, funding_inputs, references, synthetic_universe
 
 SYMBOL = "SOLUSDT"
 DECISION = DecisionSettings(edge_threshold_bps=0.0)  # more bars trade, so more decisions are compared
@@ -42,8 +42,9 @@ def extra(universe: dict[str, pl.DataFrame]) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def fitted(universe: dict[str, pl.DataFrame], extra: pl.DataFrame) -> dict[str, dict[str, Any]]:
     states, errors = early_states(
-        universe[SYMBOL], SYMBOL, "15m", engines=rule_engines(), refs=references(universe), extra_columns=extra
-    )
+        universe[SYMBOL], SYMBOL, "15m", engines=rule_engines(), refs=references(universe), extra_columns=extra,
+        funding=funding_inputs(universe, SYMBOL),
+    )  # fmt: skip
     assert errors == {}
     return states
 
@@ -51,14 +52,14 @@ def fitted(universe: dict[str, pl.DataFrame], extra: pl.DataFrame) -> dict[str, 
 def _per_bar(universe: dict, extra: pl.DataFrame, engines: list, states: dict, **kw: Any) -> Any:
     return analyse_symbol(
         universe[SYMBOL], SYMBOL, "15m", refs=references(universe), engines=engines, decision=DECISION,
-        states=states, extra_columns=extra, **kw,
+        states=states, extra_columns=extra, funding=funding_inputs(universe, SYMBOL), **kw,
     )  # fmt: skip
 
 
 def _walk_forward(universe: dict, extra: pl.DataFrame, engines: list, **kw: Any) -> Any:
     return analyse_walk_forward(
         universe[SYMBOL], SYMBOL, "15m", refs=references(universe), engines=engines, decision=DECISION,
-        settings=FOLDS, extra_columns=extra, **kw,
+        settings=FOLDS, extra_columns=extra, funding=funding_inputs(universe, SYMBOL), **kw,
     )  # fmt: skip
 
 
@@ -97,7 +98,7 @@ def test_every_rule_engine_fires_before_the_cuts_and_the_per_bar_path_stays_caus
     assert report.clean, report.leaking_columns()
     path = per_bar_path(
         universe[SYMBOL].head(max(report.cuts) + 1), SYMBOL, "15m", refs=references(universe), engines=engines,
-        states=states, decision=DECISION, extra_columns=extra,
+        states=states, decision=DECISION, extra_columns=extra, funding=funding_inputs(universe, SYMBOL),
     )  # fmt: skip
     assert (path["decision:side"] != 0).sum() > 100  # the decision path is exercised on trades too
 
@@ -107,7 +108,9 @@ def test_the_per_bar_check_names_an_engine_that_reads_the_next_bar_among_firing_
 ) -> None:
     leaky = PeeksAhead()  # bars=1: the next bar's open
     engines = [*rule_engines(), leaky]
-    leaky_fit, _ = early_states(universe[SYMBOL], SYMBOL, "15m", engines=[leaky], extra_columns=extra)
+    leaky_fit, _ = early_states(
+        universe[SYMBOL], SYMBOL, "15m", engines=[leaky], extra_columns=extra, funding=funding_inputs(universe, SYMBOL)
+    )
     states = firing_states(engines, {**fitted, **leaky_fit})
     report = _per_bar(universe, extra, engines, states, n_cuts=3)
     engines_leaking = {name.split(":")[1] for name in report.leaking_columns() if name.startswith("engine:")}

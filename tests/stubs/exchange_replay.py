@@ -1,5 +1,6 @@
 """A local Binance: an http.server on 127.0.0.1 answering /api/v3/klines, /ticker/24hr and /exchangeInfo
-in Binance's exact JSON, from candle frames given by the test. A real `ccxt.binance()` is pointed at it by
+in Binance's exact JSON, from candle frames given by the test; and the USD-M futures /fapi/v1/exchangeInfo
+(a linear perpetual for each id in `perpetuals`) and /fapi/v1/fundingRate (from `funding` frames). A real `ccxt.binance()` is pointed at it by
 rewriting its API urls, so ccxt's own request building, parsing and error mapping all run.
 
 The server records every request (method, path and parameters) so tests can assert what was fetched, and
@@ -67,6 +68,10 @@ class ExchangeReplay:
 
     markets: list[ReplayMarket]
     candles: dict[tuple[str, str], pl.DataFrame] = field(default_factory=dict)
+    # Binance ids of the spot markets that also have a USDT-margined perpetual (BTCUSDT -> BTC/USDT:USDT).
+    perpetuals: list[str] = field(default_factory=list)
+    # Per perpetual id: (timestamp = fundingTime in epoch ms, funding_rate), what /fapi/v1/fundingRate serves.
+    funding: dict[str, pl.DataFrame] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     fail_status: int | None = None
     # Requests still to fail with fail_status (None: every request fails while fail_status is set).
@@ -82,6 +87,13 @@ class ExchangeReplay:
             r
             for r in self.requests
             if r.path.endswith("/klines") and (symbol is None or r.params.get("symbol") == symbol)
+        ]
+
+    def funding_requests(self, symbol: str | None = None) -> list[Request]:
+        return [
+            r
+            for r in self.requests
+            if r.path == "/fapi/v1/fundingRate" and (symbol is None or r.params.get("symbol") == symbol)
         ]
 
     def fail(self, status: int, times: int | None = None) -> None:
@@ -117,6 +129,10 @@ class ExchangeReplay:
             return 200, [self._ticker(m) for m in self.markets]
         if path == "/api/v3/klines":
             return self._klines(params)
+        if path == "/fapi/v1/exchangeInfo":
+            return 200, self._futures_exchange_info()
+        if path == "/fapi/v1/fundingRate":
+            return self._funding_rate(params)
         if path == "/api/v3/time":
             return 200, {"serverTime": SERVER_TIME_MS}
         return 404, {"code": -1, "msg": f"unknown path {path} (replay)"}
@@ -131,6 +147,43 @@ class ExchangeReplay:
             "exchangeFilters": [],
             "symbols": [_symbol_info(m) for m in self.markets],
         }
+
+    def _futures_exchange_info(self) -> dict[str, Any]:
+        perps = [m for m in self.markets if m.symbol in self.perpetuals]
+        return {
+            "timezone": "UTC",
+            "serverTime": SERVER_TIME_MS,
+            "futuresType": "U_MARGINED",
+            "rateLimits": [
+                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400}
+            ],
+            "exchangeFilters": [],
+            "assets": [],
+            "symbols": [_perpetual_info(m) for m in perps],
+        }
+
+    def _funding_rate(self, params: dict[str, str]) -> tuple[int, Any]:
+        """Binance's semantics: startTime/endTime inclusive on fundingTime, limit default 100 and at most
+        1000, the first `limit` from startTime (the newest `limit` without it), ascending."""
+        symbol = params.get("symbol", "")
+        if symbol not in self.perpetuals:
+            return 400, {"code": -1121, "msg": "Invalid symbol."}
+        limit = min(int(params.get("limit", 100)), 1000)
+        frame = self.funding.get(symbol)
+        if frame is None:
+            return 200, []
+        frame = frame.sort("timestamp")
+        if "startTime" in params:
+            frame = frame.filter(pl.col("timestamp") >= int(params["startTime"]))
+        if "endTime" in params:
+            frame = frame.filter(pl.col("timestamp") <= int(params["endTime"]))
+        frame = frame.head(limit) if "startTime" in params else frame.tail(limit)
+        rows = [
+            {"symbol": symbol, "fundingTime": int(ts), "fundingRate": None if rate is None or rate != rate else f"{rate:.8f}",
+             "markPrice": "100.00000000"}
+            for ts, rate in frame.select("timestamp", "funding_rate").iter_rows()
+        ]  # fmt: skip
+        return 200, rows
 
     def _ticker(self, m: ReplayMarket) -> dict[str, Any]:
         frame = next((f for (sym, _), f in self.candles.items() if sym == m.symbol and f.height), None)
@@ -188,6 +241,25 @@ def _symbol_info(m: ReplayMarket) -> dict[str, Any]:
         "permissions": [], "permissionSets": [["SPOT"]],
         "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
         "allowedSelfTradePreventionModes": ["EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH"],
+    }  # fmt: skip
+
+
+def _perpetual_info(m: ReplayMarket) -> dict[str, Any]:
+    return {
+        "symbol": m.symbol, "pair": m.symbol, "contractType": "PERPETUAL", "deliveryDate": 4133404800000,
+        "onboardDate": 1569398400000, "status": "TRADING", "maintMarginPercent": "2.5000",
+        "requiredMarginPercent": "5.0000", "baseAsset": m.base, "quoteAsset": m.quote, "marginAsset": m.quote,
+        "pricePrecision": 2, "quantityPrecision": 3, "baseAssetPrecision": 8, "quotePrecision": 8,
+        "underlyingType": "COIN", "underlyingSubType": [], "settlePlan": 0, "triggerProtect": "0.0500",
+        "liquidationFee": "0.012500", "marketTakeBound": "0.05",
+        "filters": [
+            {"filterType": "PRICE_FILTER", "minPrice": "0.10", "maxPrice": "4529764", "tickSize": "0.10"},
+            {"filterType": "LOT_SIZE", "minQty": "0.001", "maxQty": "1000", "stepSize": "0.001"},
+            {"filterType": "MARKET_LOT_SIZE", "minQty": "0.001", "maxQty": "120", "stepSize": "0.001"},
+            {"filterType": "MIN_NOTIONAL", "notional": "100"},
+        ],
+        "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET"],
+        "timeInForce": ["GTC", "IOC", "FOK", "GTX"],
     }  # fmt: skip
 
 
@@ -254,10 +326,17 @@ def _handler(state: ExchangeReplay) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def exchange_replay(
-    markets: list[ReplayMarket], candles: dict[tuple[str, str], pl.DataFrame] | None = None
+    markets: list[ReplayMarket],
+    candles: dict[tuple[str, str], pl.DataFrame] | None = None,
+    *,
+    perpetuals: list[str] | None = None,
+    funding: dict[str, pl.DataFrame] | None = None,
 ) -> Iterator[ExchangeReplay]:
     """Run the replay server in a thread on a free loopback port for the duration of the block."""
-    with serve(ExchangeReplay(markets=markets, candles=dict(candles or {}))) as state:
+    state = ExchangeReplay(
+        markets=markets, candles=dict(candles or {}), perpetuals=list(perpetuals or []), funding=dict(funding or {})
+    )
+    with serve(state) as state:
         yield state
 
 

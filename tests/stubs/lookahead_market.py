@@ -1,7 +1,7 @@
 """A small synthetic universe for lookahead checks, with the inputs every rule engine needs to fire.
 
 Six coins (the cross-sectional rank needs five), BTC and ETH as references, and the extra columns the
-pipeline does not always have: `xs_rank_ret_16` from the universe and a probe `funding_rate`.
+pipeline does not always have: `xs_rank_ret_16` from the universe and a probe funding history.
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ def references(universe: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
 
 
 def extra_inputs(universe: dict[str, pl.DataFrame], symbol: str) -> pl.DataFrame:
-    """(timestamp, xs_rank_ret_16, funding_rate) for `symbol`: its universe rank and a probe funding rate."""
-    ranks = cross_sectional_ranks(universe)[symbol]
-    funding = probe_funding_rates(universe[symbol]["timestamp"])
-    return ranks.join(funding, on="timestamp", how="left", maintain_order="left")
+    """(timestamp, xs_rank_ret_16) for `symbol`: its rank in the universe."""
+    return cross_sectional_ranks(universe)[symbol]
+
+
+def funding_inputs(universe: dict[str, pl.DataFrame], symbol: str) -> pl.DataFrame:
+    """A probe funding history for `symbol` stamped by settlement time (the `funding=` of the frames)."""
+    return probe_funding_rates(universe[symbol]["timestamp"])
