@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from huracan_core.config import CostsConfig
 from huracan_core.exceptions import ConfigError, DataIntegrityError
+from huracan_core.timeframe import bars_per_day
 
 COST_COLUMNS = ("fee_bps", "spread_bps", "slippage_bps", "cost_bps")
 SPREAD_METHODS = ("abdi_ranaldo", "corwin_schultz")
@@ -33,8 +34,17 @@ class FeeSchedule(BaseModel):
     source: Literal["exchange", "config"]
 
 
+# Hours of history behind the spread, volatility and volume estimates: a whole day averages over the
+# intraday volume and volatility profile, so the estimate does not swing with the hour of day.
+COST_WINDOW_HOURS = 24.0
+
+
 class CostParams(BaseModel):
-    """Estimator settings; windows are in BARS (the square-root law makes slippage timeframe-free)."""
+    """Estimator settings; windows are in BARS (the square-root law makes slippage timeframe-free).
+
+    The defaults are a day of 15m bars; `CostParams.for_timeframe` gives the same day at any timeframe,
+    which is what the research path and Hamilton use.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -54,6 +64,21 @@ class CostParams(BaseModel):
     max_slippage_bps: float = Field(default=500.0, gt=0)
     # Bars of history needed before an estimate replaces its fallback (windows grow until full).
     min_samples: int = Field(default=12, ge=2)
+
+    @classmethod
+    def for_timeframe(cls, timeframe: str, **overrides: Any) -> CostParams:
+        """The estimator windows spanning COST_WINDOW_HOURS of `timeframe` bars (96 on 15m, 288 on 5m, 24 on
+        1h); `min_samples` stays a count of bars, since it is how many samples a std or mean needs, not a
+        duration (capped at the window on long bars)."""
+        window = max(2, round(COST_WINDOW_HOURS * bars_per_day(timeframe) / 24.0))
+        base = cls()
+        values: dict[str, Any] = {
+            "spread_window_bars": window,
+            "vol_window_bars": window,
+            "volume_window_bars": window,
+            "min_samples": min(base.min_samples, window),
+        }
+        return cls(**{**values, **overrides})
 
 
 def fees_from_market(market: dict[str, Any], fallback: FeeSchedule | None = None) -> FeeSchedule:

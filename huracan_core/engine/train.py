@@ -23,7 +23,7 @@ from huracan_core.alphas.calibration import net_edge_bps
 from huracan_core.alphas.learned import CORE_INPUTS, EXTRA_INPUTS, NeuralEngine, PretrainedHead, window_key
 from huracan_core.archive import Storage, paths
 from huracan_core.config import HuracanConfig
-from huracan_core.costs import costs_summary, fees_from_config
+from huracan_core.costs import CostParams, costs_summary, fees_from_config
 from huracan_core.decision import DecisionSettings
 from huracan_core.engine.champion import compare_with_champion, recent_net_pnl
 from huracan_core.engine.coin_model import bundle_contents, coin_engines
@@ -410,7 +410,8 @@ def save_coin(
         encoder_key=encoder_key,
     )
     fees = fees_from_config(config.costs)
-    costs = costs_summary(rf.costs, fees, symbol=rf.symbol, cost_config=config.costs)
+    params = CostParams.for_timeframe(rf.timeframe)  # what build_research_frame estimated rf.costs with
+    costs = costs_summary(rf.costs, fees, symbol=rf.symbol, cost_config=config.costs, params=params)
     saved = save_bundle(
         storage,
         folder,

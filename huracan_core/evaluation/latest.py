@@ -40,14 +40,19 @@ def regime_tail_bars(timeframe: str, params: RegimeParams | None = None) -> int:
 
 
 def cost_tail_bars(params: CostParams | None = None) -> int:
-    """Bars of history after which the newest bar's costs no longer depend on older bars (97 by default)."""
+    """Bars of history after which the newest bar's costs no longer depend on older bars (97 by default,
+    the 15m windows; pass `CostParams.for_timeframe(timeframe)` for another timeframe)."""
     p = params or CostParams()
     return max(p.spread_window_bars + 1, p.vol_window_bars + 1, p.volume_window_bars)
 
 
 def latest_tail_bars(timeframe: str, rows: int = 1, recipe: FeatureRecipe = DEFAULT_RECIPE) -> int:
     """Candles `latest_research` needs so its values equal `build_research_frame` on the full history."""
-    return max(regime_tail_bars(timeframe), cost_tail_bars(), recipe.warmup_bars() + rows - 1)
+    return max(
+        regime_tail_bars(timeframe),
+        cost_tail_bars(CostParams.for_timeframe(timeframe)),
+        recipe.warmup_bars() + rows - 1,
+    )
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,7 @@ def latest_research(
         added = []
     regime = _latest_regime(candles, timeframe)
     cost_config = cost_config or CostsConfig()
-    per_bar = _latest_costs(candles, symbol, cost_config, fees, rows)
+    per_bar = _latest_costs(candles, symbol, timeframe, cost_config, fees, rows)
     frame = _with(frame, [*added, pl.Series(COST_COLUMN, per_bar[COST_COLUMN], dtype=pl.Float64)])
     costs = {column: float(values[-1]) for column, values in per_bar.items()}
     return LatestResearch(symbol, timeframe, frame, regime, costs)
@@ -202,17 +207,22 @@ def _latest_regime(candles: pl.DataFrame, timeframe: str) -> str:
 
 
 def _latest_costs(
-    candles: pl.DataFrame, symbol: str, cost_config: CostsConfig, fees: FeeSchedule | None, rows: int = 1
+    candles: pl.DataFrame,
+    symbol: str,
+    timeframe: str,
+    cost_config: CostsConfig,
+    fees: FeeSchedule | None,
+    rows: int = 1,
 ) -> dict[str, np.ndarray]:
-    """The last `rows` rows of `bar_costs(candles, symbol, cost_config, fees)`, column by column.
+    """The last `rows` rows of `bar_costs(candles, ..., params=CostParams.for_timeframe(timeframe))`.
 
     numpy on the windows those rows read (polars plans cost more than the sums); the same formulas as
     `bar_costs`. A history too short for full windows keeps its warm-up rules: then `bar_costs` itself.
     """
-    p = CostParams()
+    p = CostParams.for_timeframe(timeframe)
     need = cost_tail_bars(p) + rows - 1
     if candles.height < need or p.spread_method != "abdi_ranaldo":
-        out = bar_costs(candles, symbol, cost_config, fees).tail(rows)
+        out = bar_costs(candles, symbol, cost_config, fees, params=p).tail(rows)
         return {c: out[c].cast(pl.Float64).to_numpy() for c in COST_COLUMNS}
     fee = float((fees or fees_from_config(cost_config)).taker_bps)
     notional = float(cost_config.order_notional)

@@ -24,7 +24,7 @@ from huracan_core.alphas.base import AlphaEngine
 from huracan_core.alphas.calibration import COST_COLUMN
 from huracan_core.alphas.registry import fit_states, run_engines
 from huracan_core.config import CostsConfig
-from huracan_core.costs import FeeSchedule, bar_costs
+from huracan_core.costs import CostParams, FeeSchedule, bar_costs
 from huracan_core.decision import DecisionSettings, decide, hold_until_horizon
 from huracan_core.evaluation.backtest import backtest
 from huracan_core.evaluation.benchmarks import market_benchmarks
@@ -99,7 +99,8 @@ def build_research_frame(
         frame = frame.join(
             funding_at_bars(candles, funding, timeframe), on="timestamp", how="left", maintain_order="left"
         )
-    costs = bar_costs(candles, symbol, cost_config or CostsConfig(), fees)
+    params = CostParams.for_timeframe(timeframe)  # a day of bars: the same span of time at every timeframe
+    costs = bar_costs(candles, symbol, cost_config or CostsConfig(), fees, params=params)
     # The learned engines label and report edges net of these costs, so they travel with the features.
     frame = frame.with_columns(costs[COST_COLUMN])
     warm = frame["warmup"].to_numpy()

@@ -176,3 +176,21 @@ def test_spread_from_book_is_half_the_quoted_spread_in_bps() -> None:
 def test_candles_without_volume_are_refused_with_the_symbol_named() -> None:
     with pytest.raises(DataIntegrityError, match=r"TESTUSDT.*volume"):
         _costs(random_walk(20, seed=12).drop("volume"))
+
+
+def test_the_estimator_windows_span_a_day_at_every_timeframe_and_15m_is_unchanged() -> None:
+    from huracan_core.timeframe import DAY_MS, timeframe_ms
+
+    assert CostParams.for_timeframe("15m") == CostParams()  # today's 96-bar windows, 12-bar warm-up
+    five, hourly = CostParams.for_timeframe("5m"), CostParams.for_timeframe("1h")
+    for params, windows in ((five, 288), (hourly, 24)):
+        assert (params.spread_window_bars, params.vol_window_bars, params.volume_window_bars) == (windows,) * 3
+        assert params.min_samples == 12  # a sample count for the std and the mean, not a duration
+    for timeframe in ("5m", "15m", "1h"):
+        params = CostParams.for_timeframe(timeframe)
+        assert params.spread_window_bars * timeframe_ms(timeframe) == DAY_MS
+    # Long bars: the warm-up never exceeds the window; overrides win over the scaled values.
+    assert CostParams.for_timeframe("4h").min_samples == 6
+    assert CostParams.for_timeframe("1h", spread_window_bars=10).spread_window_bars == 10
+    with pytest.raises(ConfigError, match="7m"):
+        CostParams.for_timeframe("7m")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -104,3 +105,39 @@ def test_a_malformed_latest_signal_becomes_an_engine_error_naming_the_engine(bat
         run_engine_latest(engine, batch.tail(5), state)
     with pytest.raises(EngineError, match="trend"):
         run_engine_latest(TrendEngine(), batch.tail(5), {"engine": "other"})
+
+
+@pytest.mark.parametrize("timeframe", ["5m", "1h"])
+def test_research_costs_forget_bars_older_than_a_day_at_5m_and_1h_and_hamilton_agrees(timeframe: str) -> None:
+    """The cost estimate of a bar reads the day before it, whatever the bar length (not 96 bars: 8 hours
+    of 5m bars, 4 days of 1h bars); Hamilton's newest-bar costs are the same numbers."""
+    from huracan_core.costs import COST_COLUMNS, CostParams
+    from huracan_core.timeframe import bars_per_day
+
+    src = SyntheticSource(seed=11)
+    candles = src.fetch("SOLUSDT", timeframe, END - 40 * DAY, END)
+    day = round(bars_per_day(timeframe))
+    end = candles.height - 5
+    # Scramble the highs, lows and volumes of everything older than a day before bar `end - 1`.
+    old = end - day - 1
+    rng = np.random.default_rng(3)
+    scrambled = candles.with_columns(
+        pl.when(pl.int_range(pl.len()) < old)
+        .then(pl.col(c) * pl.Series(rng.uniform(1.0, 1.5, candles.height)))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c in ("high", "volume")
+    )
+    costs = build_research_frame(candles.head(end), "SOLUSDT", timeframe).costs
+    again = build_research_frame(scrambled.head(end), "SOLUSDT", timeframe).costs
+    for column in COST_COLUMNS:
+        assert costs[column][-1] == pytest.approx(again[column][-1], rel=1e-12), column
+    # ... and a bar or two earlier the windows (exactly a day) reach the scrambled ones: the spread's bar
+    # pair one bar sooner than the volume average.
+    assert costs["spread_bps"][-2] != again["spread_bps"][-2]
+    assert costs["slippage_bps"][-3] != again["slippage_bps"][-3]
+    tail = latest_tail_bars(timeframe)
+    assert tail >= CostParams.for_timeframe(timeframe).spread_window_bars + 1
+    latest = latest_research(candles.head(end).tail(tail), "SOLUSDT", timeframe)
+    for column in COST_COLUMNS:
+        assert latest.costs[column] == pytest.approx(costs[column][-1], rel=1e-9), column
