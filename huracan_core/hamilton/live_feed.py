@@ -30,6 +30,7 @@ from huracan_core.hamilton.champions import Champion
 from huracan_core.hamilton.frames import history_bars
 from huracan_core.hamilton.trader import BarInputs
 from huracan_core.market.base import CandleSource
+from huracan_core.market.funding import normalise_funding
 from huracan_core.timeframe import timeframe_ms
 
 log = logging.getLogger("huracan.hamilton")
@@ -49,6 +50,9 @@ class LiveClock:
     def wait(self, seconds: float) -> None:
         if not self.stop.is_set():
             self.sleep_fn(seconds)
+
+
+FUNDING_CHECK_MS = 3_600_000  # funding settles every 8 h (1 h on some coins): an hourly check is enough
 
 
 class LiveFeed:
@@ -76,8 +80,10 @@ class LiveFeed:
         self.fees = fees
         self.poll_seconds = poll_seconds
         self.max_bars = max_bars  # stop after this many bars (tests, smoke runs)
-        # Funding history per coin (the lake's, read once): joined per bar exactly as the batch frames do.
+        # Funding history per coin (the lake's at start): joined per bar exactly as the batch frames do, and
+        # topped up from the source while running (`_refresh_funding`), or it would go stale within a day.
         self.funding = dict(funding or {})
+        self._funding_checked_ms: int | None = None
         self.tail = history_bars(timeframe)
         self._candles: dict[str, pl.DataFrame] = {}
         self._newest_closed: int | None = None
@@ -148,7 +154,29 @@ class LiveFeed:
             self.errors.append(message)
             log.warning("⚠️ %s; retrying in %gs", message, self.poll_seconds)
             return False
+        self._refresh_funding(now_ms)
         return True
+
+    def _refresh_funding(self, now_ms: int) -> None:
+        """Ask the source for the rates settled since the newest one held, at most once an hour, for the coins
+        that came with a funding history (those whose champions learned from it). A failure is a warning: the
+        held rates stay, and a rate older than a day is null at the join, so the engine abstains, never guesses."""
+        fetch = getattr(self.source, "fetch_funding", None)
+        if fetch is None or not self.funding:
+            return
+        if self._funding_checked_ms is not None and now_ms - self._funding_checked_ms < FUNDING_CHECK_MS:
+            return
+        self._funding_checked_ms = now_ms
+        for symbol, held in list(self.funding.items()):
+            since = int(held["timestamp"][-1]) + 1 if held.height else now_ms - FUNDING_CHECK_MS
+            try:
+                new = fetch(symbol, since, now_ms)
+                if new.height:
+                    self.funding[symbol] = normalise_funding(pl.concat([held, new]), symbol)
+            except Exception as exc:  # a stale rate is nulled at the join; trading goes on without it
+                message = f"{symbol}: funding rates could not be fetched: {type(exc).__name__}: {exc}"
+                self.errors.append(message)
+                log.warning("⚠️ %s", message)
 
     # --- rows ----------------------------------------------------------------------------------------
     def _at(self, bar_ms: int) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]:
