@@ -30,6 +30,7 @@ from huracan_core.hamilton.champions import Champion
 from huracan_core.hamilton.frames import history_bars
 from huracan_core.hamilton.trader import BarInputs
 from huracan_core.market.base import CandleSource
+from huracan_core.sizing import VOL_COLUMN
 from huracan_core.timeframe import timeframe_ms
 
 log = logging.getLogger("huracan.hamilton")
@@ -187,5 +188,6 @@ class LiveFeed:
             spread_bps=latest.costs["spread_bps"],
             fee_bps=latest.costs["fee_bps"],
             slippage_bps=latest.costs["slippage_bps"],
+            volatility_pct=latest.costs[VOL_COLUMN],
             signals=signals,
         )
