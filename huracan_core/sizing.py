@@ -29,12 +29,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from huracan_core.evaluation.metrics import DAYS_PER_YEAR  # the year the Sharpe ratios annualise with
 from huracan_core.timeframe import bars_per_day
 
 VOL_COLUMN = "realised_vol_pct"
 VOL_WINDOW_DAYS = 3.0
 MIN_VOL_RETURNS = 20
-DAYS_PER_YEAR = 365.0
 
 
 def vol_window_bars(timeframe: str) -> int:
