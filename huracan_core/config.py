@@ -174,6 +174,10 @@ class CostsConfig(_Section):
     impact_coefficient: float = Field(default=1.0, ge=0)
 
 
+def _empty_to_none(value: Any) -> Any:
+    return None if isinstance(value, str) and value.strip() == "" else value
+
+
 class HamiltonConfig(_Section):
     # Net-edge floor: trade only when expected edge after costs exceeds this (bps).
     edge_threshold_bps: float = Field(default=10.0, ge=0)
@@ -181,6 +185,9 @@ class HamiltonConfig(_Section):
     daily_loss_cap_pct: float = Field(default=1.0, gt=0, le=100)
     # Skip a trade when the estimated spread is wider than this (bps).
     spread_threshold_bps: float = Field(default=20.0, gt=0)
+    # Volatility targeting (annualised %): a position's size is capped at target / the coin's realised
+    # volatility known at the decision bar (`huracan_core.sizing`); unset sizes on confidence alone.
+    target_volatility_pct: float | None = Field(default=None, gt=0)
     # paper by default; live only when asked for explicitly.
     mode: Literal["paper", "live"] = "paper"
     # What to trade without a symbols selector file: a list, or None for every trade_ok champion.
@@ -199,6 +206,8 @@ class HamiltonConfig(_Section):
     poll_seconds: float = Field(default=5.0, gt=0)
     # Replay clock: bars between journal commits (a killed replay redoes at most these on resume).
     replay_commit_bars: int = Field(default=96, ge=1)
+
+    _blank = field_validator("target_volatility_pct", mode="before")(_empty_to_none)
 
 
 class MechanicConfig(_Section):
@@ -231,10 +240,6 @@ class MechanicConfig(_Section):
     # Seconds the publish step waits for the publish lease while the nightly Engine is publishing the same
     # coins; then it fails with LeaseBusyError (and Airflow retries the task).
     lease_wait_seconds: float = Field(default=900.0, ge=0)
-
-
-def _empty_to_none(value: Any) -> Any:
-    return None if isinstance(value, str) and value.strip() == "" else value
 
 
 class ExchangeCredentials(_Section):

@@ -7,7 +7,11 @@ quarter of Hamilton's replay loop; a unit test holds the two paths equal, NaN, i
 - trade only when expected_net_edge_bps > edge_threshold_bps AND the full spread 2 * spread_bps
   (spread_bps is the half spread paid per fill) <= spread_threshold_bps;
 - side = sign(combined_edge_bps); size = max_position * (min_size + (1 - min_size) * confidence),
-  so size grows linearly with confidence from min_size (confidence 0) to max_position (confidence 1).
+  so size grows linearly with confidence from min_size (confidence 0) to max_position (confidence 1);
+- with `target_volatility_pct` set (volatility targeting), size = min(that size,
+  max_position * target_volatility_pct / volatility_pct), volatility_pct being the bar's annualised
+  realised volatility (`huracan_core.sizing`); a bar whose volatility is missing, not finite or <= 0 is
+  INVALID_INPUT (never size on unknown risk). Unset, volatility is not read and nothing changes.
 `hold_until_horizon` turns decisions into target positions; `HoldState` is its bar-by-bar twin for live.
 """
 
@@ -27,7 +31,7 @@ from huracan_core.exceptions import ConfigError, DataIntegrityError
 # Reason codes, one per bar; only TRADE means side != 0.
 TRADE = "TRADE"
 NO_SIGNAL = "NO_SIGNAL"  # combined edge is zero or missing
-INVALID_INPUT = "INVALID_INPUT"  # cost, spread or confidence missing / not finite
+INVALID_INPUT = "INVALID_INPUT"  # cost, spread, confidence (or volatility when targeted) missing / not finite
 SPREAD_TOO_WIDE = "SPREAD_TOO_WIDE"
 BELOW_EDGE_THRESHOLD = "BELOW_EDGE_THRESHOLD"
 REASONS = (TRADE, NO_SIGNAL, INVALID_INPUT, SPREAD_TOO_WIDE, BELOW_EDGE_THRESHOLD)
@@ -46,17 +50,20 @@ class DecisionSettings(BaseModel):
     max_position: float = Field(default=1.0, gt=0, le=1)
     # Size at confidence 0, as a fraction of max_position.
     min_size: float = Field(default=0.25, gt=0, le=1)
+    # Volatility targeting: annualised percent a full position may carry (size is capped at
+    # max_position * target / realised vol); None sizes on confidence alone.
+    target_volatility_pct: float | None = Field(default=None, gt=0)
 
     @classmethod
-    def from_config(cls, hamilton_config: Any, **overrides: float) -> DecisionSettings:
+    def from_config(cls, hamilton_config: Any, **overrides: float | None) -> DecisionSettings:
         """From `HamiltonConfig` (or the whole `HuracanConfig`); keys it lacks keep their defaults."""
         section = getattr(hamilton_config, "hamilton", hamilton_config)
-        values: dict[str, float] = {}
+        values: dict[str, float | None] = {}
         for key in cls.model_fields:
             if hasattr(section, key):
                 values[key] = getattr(section, key)
         values.update(overrides)
-        return cls(**values)
+        return cls(**values)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -131,14 +138,19 @@ def _nan_to_num_one(x: float, nan: float = 0.0) -> float:
     return x
 
 
-def _decide_one(edge: float, conf: float, cost: float, spread: float, settings: DecisionSettings) -> Decision:
+def _decide_one(
+    edge: float, conf: float, cost: float, spread: float, vol: float, settings: DecisionSettings
+) -> Decision:
     """`decide` for one row of plain floats: the vectorised expressions below, term by term, in float64.
 
     Python floats are IEEE doubles with numpy's rounding, so every value is bit for bit what the array path
     gives (`test_decision` checks it over random and edge-case rows); only numpy's per-call overhead goes.
     """
     finite = math.isfinite
+    target = settings.target_volatility_pct
     invalid = not (finite(cost) and finite(spread) and finite(conf)) or cost < 0 or spread < 0
+    if target is not None and not (finite(vol) and vol > 0):
+        invalid = True
     no_signal = not finite(edge) or edge == 0
     if invalid or not finite(edge):
         net = math.nan
@@ -162,6 +174,8 @@ def _decide_one(edge: float, conf: float, cost: float, spread: float, settings: 
         side = 1 if e > 0 else (-1 if e < 0 else 0)
         c = min(max(_nan_to_num_one(conf), 0.0), 1.0)
         size = settings.max_position * (settings.min_size + (1.0 - settings.min_size) * c)
+        if target is not None:
+            size = min(size, settings.max_position * target / vol)
     else:
         side, size = 0, 0.0
     reasons = np.empty(1, dtype=object)
@@ -180,26 +194,47 @@ def decide(
     cost_bps: Any,
     spread_bps: Any,
     settings: DecisionSettings,
+    volatility_pct: Any = None,
 ) -> Decision:
     """Side, size, expected net edge and reason per row (numbers broadcast against arrays).
 
-    Four plain numbers (Hamilton's one bar) take `_decide_one`, the same expressions without arrays.
+    `volatility_pct` (annualised realised volatility known at the bar, `huracan_core.sizing`) is read only
+    when `settings.target_volatility_pct` is set, and must then be given. Plain numbers (Hamilton's one bar)
+    take `_decide_one`, the same expressions without arrays.
     """
-    if _scalar(combined_edge_bps) and _scalar(confidence) and _scalar(cost_bps) and _scalar(spread_bps):
-        return _decide_one(
-            float(combined_edge_bps), float(confidence), float(cost_bps), float(spread_bps), settings
+    target = settings.target_volatility_pct
+    if target is not None and volatility_pct is None:
+        raise ConfigError(
+            f"decision.target_volatility_pct={target} sizes by realised volatility, "
+            "but decide was given no volatility_pct"
         )
+    vol_in = np.nan if target is None else volatility_pct
+    if (
+        _scalar(combined_edge_bps)
+        and _scalar(confidence)
+        and _scalar(cost_bps)
+        and _scalar(spread_bps)
+        and _scalar(vol_in)
+    ):
+        return _decide_one(
+            float(combined_edge_bps), float(confidence), float(cost_bps), float(spread_bps), float(vol_in),
+            settings,
+        )  # fmt: skip
     try:
-        edge, conf, cost, spread = np.broadcast_arrays(
-            _arr(combined_edge_bps), _arr(confidence), _arr(cost_bps), _arr(spread_bps)
+        edge, conf, cost, spread, vol = np.broadcast_arrays(
+            _arr(combined_edge_bps), _arr(confidence), _arr(cost_bps), _arr(spread_bps), _arr(vol_in)
         )
     except ValueError:
-        shapes = [np.shape(_arr(v)) for v in (combined_edge_bps, confidence, cost_bps, spread_bps)]
+        given = (combined_edge_bps, confidence, cost_bps, spread_bps, vol_in)
+        shapes = [np.shape(_arr(v)) for v in given]
         raise DataIntegrityError(
-            f"decide inputs (edge, confidence, cost, spread) have mismatched shapes {shapes}"
+            f"decide inputs (edge, confidence, cost, spread, volatility) have mismatched shapes {shapes}"
         ) from None
     n = edge.size
     invalid = ~(np.isfinite(cost) & np.isfinite(spread) & np.isfinite(conf)) | (cost < 0) | (spread < 0)
+    if target is not None:
+        with np.errstate(invalid="ignore"):
+            invalid |= ~(np.isfinite(vol) & (vol > 0))
     no_signal = ~np.isfinite(edge) | (edge == 0)
     net = np.where(invalid | ~np.isfinite(edge), np.nan, np.abs(nan_to_num(edge)) - 2.0 * nan_to_num(cost))
     wide = 2.0 * nan_to_num(spread) > settings.spread_threshold_bps
@@ -216,6 +251,9 @@ def decide(
     side = np.where(trade, np.sign(nan_to_num(edge)), 0).astype(np.int8)
     c = np.clip(nan_to_num(conf), 0.0, 1.0)
     size = np.where(trade, settings.max_position * (settings.min_size + (1.0 - settings.min_size) * c), 0.0)
+    if target is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            size = np.where(trade, np.minimum(size, settings.max_position * target / vol), 0.0)
     return Decision(side=side, size=size, expected_net_edge_bps=net, reason=reason)
 
 

@@ -28,6 +28,7 @@ from huracan_core.exceptions import BundleVerificationError
 from huracan_core.meta import GateTable, MetaCombiner, forward_moves_bps, run_combiner
 from huracan_core.models.bundle import Bundle, library_versions
 from huracan_core.models.encoder import SharedEncoder
+from huracan_core.sizing import VOL_COLUMN
 
 BUNDLE_REF = "bundle://"
 
@@ -233,6 +234,7 @@ def replay_backtest(
         rf.costs["cost_bps"].to_numpy()[rows],
         rf.costs["spread_bps"].to_numpy()[rows],
         decision,
+        volatility_pct=rf.costs[VOL_COLUMN].to_numpy()[rows],
     )
     result = backtest(
         frame.slice(start),

@@ -8,6 +8,7 @@ fill at the next bar's open pays (`huracan_core.evaluation.backtest.fill_costs`)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from huracan_core.features.builder import build_rows
 from huracan_core.market.funding import funding_at_bars
 from huracan_core.regime import RegimeParams, classify_regimes
 from huracan_core.regime import _bars as _regime_bars
+from huracan_core.sizing import VOL_COLUMN, realised_vol_pct, vol_tail_bars
 
 
 def regime_tail_bars(timeframe: str, params: RegimeParams | None = None) -> int:
@@ -51,6 +53,7 @@ def latest_tail_bars(timeframe: str, rows: int = 1, recipe: FeatureRecipe = DEFA
     return max(
         regime_tail_bars(timeframe),
         cost_tail_bars(CostParams.for_timeframe(timeframe)),
+        vol_tail_bars(timeframe),
         recipe.warmup_bars() + rows - 1,
     )
 
@@ -60,7 +63,8 @@ class LatestResearch:
     """The newest bar(s) of a research frame, computed from a tail of candles instead of the history.
 
     `frame` holds the newest `rows` rows of `build_research_frame(...).frame` without `regime` (only the
-    newest bar's regime is computed); `costs` holds the newest bar's cost columns.
+    newest bar's regime is computed); `costs` holds the newest bar's row of `build_research_frame(...).costs`
+    (cost columns and realised volatility; NaN for a volatility still in its warm-up).
     """
 
     symbol: str
@@ -121,6 +125,8 @@ def latest_research(
     per_bar = _latest_costs(candles, symbol, timeframe, cost_config, fees, rows)
     frame = _with(frame, [*added, pl.Series(COST_COLUMN, per_bar[COST_COLUMN], dtype=pl.Float64)])
     costs = {column: float(values[-1]) for column, values in per_bar.items()}
+    vol = realised_vol_pct(candles["close"].tail(vol_tail_bars(timeframe)), timeframe)[-1]
+    costs[VOL_COLUMN] = math.nan if vol is None else float(vol)
     return LatestResearch(symbol, timeframe, frame, regime, costs)
 
 

@@ -28,6 +28,7 @@ from huracan_core.evaluation.research import (
 from huracan_core.features import DEFAULT_RECIPE, FeatureRecipe, Leak, find_lookahead
 from huracan_core.market.funding import known_by
 from huracan_core.meta import forward_moves_bps, run_combiner
+from huracan_core.sizing import VOL_COLUMN
 from huracan_core.timeframe import timeframe_ms
 
 FIT_SHARE = 0.4  # engine states of the per-bar analysis are fitted on this first share of bars
@@ -165,7 +166,10 @@ def _per_bar_path(
     )
     edge = combined.frame["combined_edge_bps"].to_numpy()
     conf = combined.frame["confidence"].to_numpy()
-    made = decide(edge, conf, rf.costs["cost_bps"].to_numpy(), rf.costs["spread_bps"].to_numpy(), decision)
+    made = decide(
+        edge, conf, rf.costs["cost_bps"].to_numpy(), rf.costs["spread_bps"].to_numpy(), decision,
+        volatility_pct=rf.costs[VOL_COLUMN].to_numpy(),
+    )  # fmt: skip
     columns += [
         pl.Series("decision:combined_edge_bps", edge),
         pl.Series("decision:side", made.side),

@@ -43,6 +43,7 @@ from huracan_core.meta import (
 )
 from huracan_core.regime import REGIMES, classify_regimes
 from huracan_core.segments import with_segments
+from huracan_core.sizing import VOL_COLUMN, realised_vol_pct
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,11 @@ REFERENCE_CLOSES = {"BTCUSDT": "btc_close", "ETHUSDT": "eth_close"}
 
 @dataclass(frozen=True)
 class ResearchFrame:
-    """One symbol's inputs to every engine: features, regime, reference closes, and per-bar costs."""
+    """One symbol's inputs to every engine: features, regime, reference closes, and per-bar costs.
+
+    `costs` holds, per bar, the cost columns of `bar_costs` and `realised_vol_pct` (`huracan_core.sizing`):
+    everything `decide` reads besides the combined signal, known at that bar's close.
+    """
 
     symbol: str
     timeframe: str
@@ -101,6 +106,7 @@ def build_research_frame(
         )
     params = CostParams.for_timeframe(timeframe)  # a day of bars: the same span of time at every timeframe
     costs = bar_costs(candles, symbol, cost_config or CostsConfig(), fees, params=params)
+    costs = costs.with_columns(realised_vol_pct(candles["close"], timeframe))
     # The learned engines label and report edges net of these costs, so they travel with the features.
     frame = frame.with_columns(costs[COST_COLUMN])
     warm = frame["warmup"].to_numpy()
@@ -241,6 +247,7 @@ def evaluate_walk_forward(
     regimes = frame["regime"].cast(pl.Utf8).to_numpy()
     cost_bps = costs["cost_bps"].to_numpy()
     spread_bps = costs["spread_bps"].to_numpy()
+    vol_pct = costs[VOL_COLUMN].to_numpy()
 
     # Out-of-sample evidence for the gate: each row's direction from the fold in which it was OOS, once.
     evidence = {e.name: np.zeros(n, dtype=np.int8) for e in engines}
@@ -312,6 +319,7 @@ def evaluate_walk_forward(
         cost_bps[start:stop],
         spread_bps[start:stop],
         decision,
+        volatility_pct=vol_pct[start:stop],
     )
     target = hold_until_horizon(decisions, settings.hold_bars)
     decision_frame = pl.DataFrame(

@@ -22,6 +22,7 @@ from huracan_core.hamilton.champions import Champion
 from huracan_core.hamilton.frames import ReplayFrames
 from huracan_core.hamilton.trader import BarInputs
 from huracan_core.meta import SignalRow
+from huracan_core.sizing import VOL_COLUMN
 
 log = logging.getLogger("huracan.hamilton")
 
@@ -36,6 +37,7 @@ class _Columns:
     spread: np.ndarray
     fee: np.ndarray
     slippage: np.ndarray
+    volatility: np.ndarray
     index: dict[int, int]
 
 
@@ -70,6 +72,7 @@ class ReplayFeed:
                 spread=c["spread_bps"].to_numpy(),
                 fee=c["fee_bps"].to_numpy(),
                 slippage=c["slippage_bps"].to_numpy(),
+                volatility=c[VOL_COLUMN].cast(pl.Float64).fill_null(np.nan).to_numpy(),
                 index={int(t): i for i, t in enumerate(ts.tolist())},
             )
 
@@ -126,6 +129,7 @@ class ReplayFeed:
             spread_bps=float(cols.spread[i]),
             fee_bps=float(cols.fee[i]),
             slippage_bps=float(cols.slippage[i]),
+            volatility_pct=float(cols.volatility[i]),
             signals=signals,
         )
 

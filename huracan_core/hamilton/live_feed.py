@@ -31,6 +31,7 @@ from huracan_core.hamilton.frames import history_bars
 from huracan_core.hamilton.trader import BarInputs
 from huracan_core.market.base import CandleSource
 from huracan_core.market.funding import normalise_funding
+from huracan_core.sizing import VOL_COLUMN
 from huracan_core.timeframe import timeframe_ms
 
 log = logging.getLogger("huracan.hamilton")
@@ -219,5 +220,6 @@ class LiveFeed:
             spread_bps=latest.costs["spread_bps"],
             fee_bps=latest.costs["fee_bps"],
             slippage_bps=latest.costs["slippage_bps"],
+            volatility_pct=latest.costs[VOL_COLUMN],
             signals=signals,
         )

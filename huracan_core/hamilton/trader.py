@@ -25,7 +25,8 @@ from huracan_core.meta import GateTable, MetaCombiner, Outcome, SignalRow
 
 @dataclass(frozen=True)
 class BarInputs:
-    """What one closed bar brings: its candle prices, regime, cost estimate and every engine's signal."""
+    """What one closed bar brings: its candle prices, regime, cost estimate, realised volatility and every
+    engine's signal."""
 
     bar_ms: int
     open: float
@@ -35,6 +36,8 @@ class BarInputs:
     spread_bps: float  # half spread, per side
     fee_bps: float
     slippage_bps: float
+    # annualised realised volatility (%) known at this bar's close (`huracan_core.sizing`; NaN in warm-up)
+    volatility_pct: float
     # engine -> direction, edge_bps, confidence: a `SignalRow` (the replay feed's arrays) or any mapping
     signals: Mapping[str, Mapping[str, float]]
 
@@ -82,7 +85,10 @@ class SymbolTrader:
         self._learn(bar.open)
         row = SignalRow.from_mapping(bar.signals)  # the arrays the combiner reads, once
         combined = self.combiner.combine(row, bar.regime, self.gate)
-        made = decide(combined.edge_bps, combined.confidence, bar.cost_bps, bar.spread_bps, self.decision)
+        made = decide(
+            combined.edge_bps, combined.confidence, bar.cost_bps, bar.spread_bps, self.decision,
+            volatility_pct=bar.volatility_pct,
+        )  # fmt: skip
         target = self.hold.step(int(made.side[0]), float(made.size[0]))
         # int() of each sign, as before: a NaN direction is still an error here, never a silent 0.
         directions = dict(zip(row.names, map(int, np.sign(row.direction).tolist()), strict=True))

@@ -25,7 +25,8 @@ from tests.stubs.leaky_engines import PeeksAhead, PeeksAtReference
 from tests.stubs.lookahead_market import extra_inputs, funding_inputs, references, synthetic_universe
 
 SYMBOL = "SOLUSDT"
-DECISION = DecisionSettings(edge_threshold_bps=0.0)  # more bars trade, so more decisions are compared
+# More bars trade, so more decisions are compared; volatility-targeted, so the sizes read the realised vol.
+DECISION = DecisionSettings(edge_threshold_bps=0.0, target_volatility_pct=40.0)
 FOLDS = WalkForwardSettings(n_folds=3)
 
 

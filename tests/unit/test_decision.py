@@ -134,6 +134,9 @@ _FAST_SETTINGS = [
     S,
     DecisionSettings(edge_threshold_bps=0.0, spread_threshold_bps=50.0, max_position=0.5, min_size=0.2),
     DecisionSettings(edge_threshold_bps=20.0, spread_threshold_bps=1e-9, max_position=0.3, min_size=1.0),
+    # volatility targeting: the cap binds at vol above 40 / 30 (and never at tiny vols)
+    DecisionSettings(target_volatility_pct=40.0),
+    DecisionSettings(edge_threshold_bps=0.0, max_position=0.5, min_size=0.2, target_volatility_pct=30.0),
 ]
 
 
@@ -157,21 +160,29 @@ def _value(rng: np.random.Generator) -> float:
 def test_the_one_row_fast_path_returns_exactly_what_the_array_path_returns() -> None:
     rng = np.random.default_rng(11)
     paths = 0
+    capped = 0
     for _ in range(20_000):
-        edge, conf, cost, spread = (_value(rng) for _ in range(4))
+        edge, conf, cost, spread, vol = (_value(rng) for _ in range(5))
         if rng.random() < 0.5:  # mostly valid inputs, so TRADE and the thresholds are well covered
             conf, cost, spread = abs(conf) % 1.5, abs(cost) % 12.0, abs(spread) % 12.0
+            vol = abs(vol) * 3.0  # annualised percent: mostly 0-200, the cap binding on about half
         settings = _FAST_SETTINGS[int(rng.integers(len(_FAST_SETTINGS)))]
         with np.errstate(over="ignore"):  # 2 * 1e308: the array path warns, both give inf
-            array = decide(np.array([edge]), np.array([conf]), np.array([cost]), np.array([spread]), settings)
+            array = decide(
+                np.array([edge]), np.array([conf]), np.array([cost]), np.array([spread]), settings,
+                volatility_pct=np.array([vol]),
+            )  # fmt: skip
         for scalars in (
             (edge, conf, cost, spread),
             (np.float64(edge), np.float64(conf), np.float64(cost), np.float64(spread)),
         ):
-            one = decide(*scalars, settings)
-            assert _bits(one) == _bits(array), (edge, conf, cost, spread, settings)
+            one = decide(*scalars, settings, volatility_pct=vol)
+            assert _bits(one) == _bits(array), (edge, conf, cost, spread, vol, settings)
         paths += int(array.side[0] != 0)
+        confidence_size = settings.max_position * (settings.min_size + (1 - settings.min_size) * min(max(conf, 0), 1))
+        capped += int(array.side[0] != 0 and array.size[0] < confidence_size)
     assert paths > 2_000  # trades happened, not only refusals
+    assert capped > 500  # and the volatility cap set the size of many of them
 
 
 def test_whole_numbers_and_numpy_integers_take_the_fast_path_with_the_same_answer() -> None:

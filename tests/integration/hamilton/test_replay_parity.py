@@ -105,6 +105,32 @@ def test_a_replay_trades_exactly_what_the_backtest_of_the_champions_trades(
     assert rerun.equals(got)
 
 
+def test_with_volatility_targeting_the_replay_trades_exactly_the_sized_trades_of_the_backtest(
+    champion_archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sizes capped at target / realised vol: the same numbers reach `decide` in both paths."""
+    archive = copy_archive(champion_archive, tmp_path / "archive")
+    expected, got, _ = replay_and_backtest(
+        tmp_path, str(archive), f"sqlite:///{tmp_path / 'h.db'}", monkeypatch,
+        env={"HURACAN__HAMILTON__TARGET_VOLATILITY_PCT": "40"},
+    )  # fmt: skip
+    assert expected.height >= 20, "too few trades for the comparison to mean something"
+    assert_same_trades(expected, got)
+    # The target bound: the same trades as without it, smaller (the synthetic coins' volatility is above 40%).
+    monkeypatch.delenv("HURACAN__HAMILTON__TARGET_VOLATILITY_PCT")
+    out = tmp_path / "bt_unsized"
+    unsized = CliRunner().invoke(
+        app, ["backtest", "--champions", "--from", WINDOW[0], "--to", WINDOW[1], "--archive", str(archive),
+              "--out", str(out)],
+    )  # fmt: skip
+    assert unsized.exit_code == 0, unsized.output
+    plain = pl.concat([pl.read_parquet(p) for p in sorted(out.glob("*/trades.parquet"))], how="diagonal")
+    plain = plain.sort("entry_time", "symbol")
+    assert plain["entry_time"].equals(got["entry_time"]) and plain["symbol"].equals(got["symbol"])
+    assert (got["size"].to_numpy() <= plain["size"].to_numpy()).all()
+    assert (got["size"].to_numpy() < plain["size"].to_numpy()).mean() > 0.5
+
+
 @pytest.mark.postgres
 def test_the_same_parity_holds_on_postgresql_with_an_s3_archive(
     champion_archive: Path,
