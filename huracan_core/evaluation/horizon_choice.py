@@ -1,0 +1,133 @@
+"""One holding horizon per coin, chosen on training rows only from `engine.horizons`' candidates.
+
+The rule engines are fitted at each candidate horizon on a training frame (the walk-forward's first
+fold's training rows: every label there is purged against validation and test, so nothing after the
+training end is read), and each candidate is scored by what the calibrated rules would have earned after
+costs on those same rows: every rule trades its own book, entering on its calibrated signal at the next
+bar's open, holding `h` bars, paying the round trip, and opening no new trade while one is held.
+
+Why non-overlapping trades and not the calibration's `net edge x signals`: a signal on every bar of a
+3-day hold counts the same 3-day move hundreds of times, so the product grows with the horizon whatever
+the edge; with one trade at a time the noise of the sum is the same at every horizon (a random walk's sum
+over the rows traded), and what a longer horizon saves is real: fewer round trips. Ties (no rule earns at
+any candidate) go to the shorter horizon. Picking the best of K candidates makes K candidate models: the
+deflated Sharpe's N counts them (`count_trials`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from huracan_core.alphas.base import AlphaEngine
+from huracan_core.alphas.calibration import forward_move_bps, round_trip_bps
+from huracan_core.alphas.registry import fit_states, run_engines
+from huracan_core.segments import split_segments
+from huracan_core.timeframe import format_duration, timeframe_ms
+
+
+@dataclass(frozen=True)
+class HorizonChoice:
+    """The chosen horizon (bars) of one coin, the candidates tried and each one's training score."""
+
+    bars: int
+    timeframe: str
+    candidates: tuple[int, ...]
+    scores: Mapping[int, float]  # candidate -> net bps the calibrated rules earned on the training rows
+    trades: Mapping[int, int]  # candidate -> trades behind that score
+    training_rows: int
+    dropped: tuple[int, ...] = ()  # candidates the coin's history is too short to walk forward with
+
+    def duration(self, bars: int | None = None) -> str:
+        """`bars` (default: the chosen horizon) as a duration of this timeframe, e.g. 96 at 15m -> 1d."""
+        return format_duration((self.bars if bars is None else bars) * timeframe_ms(self.timeframe))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form for metrics and the bundle: why this horizon, in bars and as durations."""
+        return {
+            "bars": self.bars,
+            "duration": self.duration(),
+            "chosen_on": f"first fold's training rows ({self.training_rows})",
+            "candidates": [
+                {
+                    "bars": h,
+                    "duration": self.duration(h),
+                    "score_net_bps": round(float(self.scores[h]), 4),
+                    "trades": int(self.trades[h]),
+                }
+                for h in self.candidates
+            ],
+            "dropped_too_long_for_history": [{"bars": h, "duration": self.duration(h)} for h in self.dropped],
+        }
+
+
+def traded_net_bps(
+    direction: np.ndarray, forward: np.ndarray, round_trip: np.ndarray, horizon: int
+) -> tuple[float, int]:
+    """(net bps, trades) of trading `direction` one position at a time, each held `horizon` bars.
+
+    A trade decided at row t enters at t+1's open and exits at t+1+horizon's open, so the next one may be
+    decided at t+horizon at the earliest. Rows whose outcome or round trip is unknown are not traded.
+    """
+    rows = np.flatnonzero((direction != 0) & np.isfinite(forward) & np.isfinite(round_trip))
+    total, trades, free_from = 0.0, 0, -1
+    for t in rows:
+        if t < free_from:
+            continue
+        total += float(direction[t]) * float(forward[t]) - float(round_trip[t])
+        trades += 1
+        free_from = t + horizon
+    return total, trades
+
+
+def _directions(
+    engines: Sequence[AlphaEngine], train: pl.DataFrame, states: Mapping[str, Any]
+) -> dict[str, np.ndarray]:
+    """Each engine's calibrated direction per training row, its rules run within each segment."""
+    parts = [run_engines(engines, part, states) for part in split_segments(train)]
+    names = [e.name for e in engines if all(e.name in p.signals for p in parts)]
+    return {name: np.concatenate([p.signals[name]["direction"].to_numpy() for p in parts]) for name in names}
+
+
+def choose_on_training(
+    train: pl.DataFrame,
+    engines: Sequence[AlphaEngine],
+    candidates: Sequence[int],
+    timeframe: str,
+    *,
+    dropped: Sequence[int] = (),
+) -> HorizonChoice:
+    """Fit `engines` (the rules) at each candidate on `train` and keep the candidate they earned most at.
+
+    `train` must hold training rows only (a walk-forward training frame: labels never leave it).
+    """
+    if not candidates:
+        raise ValueError("no candidate horizons to choose from")
+    rules = [e for e in engines if not e.learned]
+    scores: dict[int, float] = {}
+    trades: dict[int, int] = {}
+    for h in sorted(candidates):
+        at_h = [e.with_horizon(h) for e in rules]
+        states, _ = fit_states(at_h, train)  # an engine that fails to fit earns nothing
+        forward = np.asarray(forward_move_bps(train, h).to_numpy(), dtype=np.float64)
+        round_trip = round_trip_bps(train, h)
+        cost = np.zeros(train.height) if round_trip is None else round_trip
+        total, count = 0.0, 0
+        for direction in _directions([e for e in at_h if e.name in states], train, states).values():
+            earned, n = traded_net_bps(direction, forward, cost, h)
+            total, count = total + earned, count + n
+        scores[h], trades[h] = total, count
+    best = min(scores, key=lambda h: (-scores[h], h))  # most earned; ties to the shorter horizon
+    return HorizonChoice(
+        bars=best,
+        timeframe=timeframe,
+        candidates=tuple(sorted(candidates)),
+        scores=scores,
+        trades=trades,
+        training_rows=train.height,
+        dropped=tuple(sorted(dropped)),
+    )
