@@ -2,16 +2,18 @@
 
 The rule engines are fitted at each candidate horizon on a training frame (the walk-forward's first
 fold's training rows: every label there is purged against validation and test, so nothing after the
-training end is read), and each candidate is scored by what the calibrated rules would have earned after
-costs on those same rows: every rule trades its own book, entering on its calibrated signal at the next
-bar's open, holding `h` bars, paying the round trip, and opening no new trade while one is held.
+training end is read). Their calibrated signals are then traded on those same rows, each rule its own
+book: entry at the next bar's open, held `h` bars, the round trip paid, no new trade while one is held.
+A candidate's score is the t-statistic of the net bps of all those trades: how sure the rules' edge after
+costs is above zero at that horizon.
 
-Why non-overlapping trades and not the calibration's `net edge x signals`: a signal on every bar of a
-3-day hold counts the same 3-day move hundreds of times, so the product grows with the horizon whatever
-the edge; with one trade at a time the noise of the sum is the same at every horizon (a random walk's sum
-over the rows traded), and what a longer horizon saves is real: fewer round trips. Ties (no rule earns at
-any candidate) go to the shorter horizon. Picking the best of K candidates makes K candidate models: the
-deflated Sharpe's N counts them (`count_trials`).
+Why one trade at a time: a signal on every bar of a 3-day hold would count the same 3-day move hundreds
+of times. Why a t-statistic and not the bps earned: a long hold's trades carry far more noise, and the
+calibration (which picked the sides that earned on these rows) turns that noise into in-sample profit:
+summed bps chose 12-hour holds on the planted time-of-day market, which lost out of sample, where the
+t-statistic keeps the 1-hour hold that pays. Noise gives t about N(0, 1) at every horizon, so no horizon is
+favoured by luck more than another. Ties (no trade at any candidate) go to the shorter horizon. Picking
+the best of K candidates makes K candidate models: the deflated Sharpe's N counts them (`count_trials`).
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ class HorizonChoice:
     bars: int
     timeframe: str
     candidates: tuple[int, ...]
-    scores: Mapping[int, float]  # candidate -> net bps the calibrated rules earned on the training rows
+    scores: Mapping[int, float]  # candidate -> t-statistic of the calibrated rules' net trades
     trades: Mapping[int, int]  # candidate -> trades behind that score
+    net_bps: Mapping[int, float]  # candidate -> net bps those trades earned, in total
     training_rows: int
     dropped: tuple[int, ...] = ()  # candidates the coin's history is too short to walk forward with
 
@@ -56,8 +59,9 @@ class HorizonChoice:
                 {
                     "bars": h,
                     "duration": self.duration(h),
-                    "score_net_bps": round(float(self.scores[h]), 4),
+                    "score_t": round(float(self.scores[h]), 4),
                     "trades": int(self.trades[h]),
+                    "net_bps": round(float(self.net_bps[h]), 2),
                 }
                 for h in self.candidates
             ],
@@ -67,21 +71,28 @@ class HorizonChoice:
 
 def traded_net_bps(
     direction: np.ndarray, forward: np.ndarray, round_trip: np.ndarray, horizon: int
-) -> tuple[float, int]:
-    """(net bps, trades) of trading `direction` one position at a time, each held `horizon` bars.
+) -> np.ndarray:
+    """Net bps of each trade of `direction` traded one position at a time, each held `horizon` bars.
 
     A trade decided at row t enters at t+1's open and exits at t+1+horizon's open, so the next one may be
     decided at t+horizon at the earliest. Rows whose outcome or round trip is unknown are not traded.
     """
     rows = np.flatnonzero((direction != 0) & np.isfinite(forward) & np.isfinite(round_trip))
-    total, trades, free_from = 0.0, 0, -1
+    taken, free_from = [], -1
     for t in rows:
-        if t < free_from:
-            continue
-        total += float(direction[t]) * float(forward[t]) - float(round_trip[t])
-        trades += 1
-        free_from = t + horizon
-    return total, trades
+        if t >= free_from:
+            taken.append(t)
+            free_from = t + horizon
+    index = np.asarray(taken, dtype=np.int64)
+    return direction[index] * forward[index] - round_trip[index]
+
+
+def t_stat(nets: np.ndarray) -> float:
+    """t-statistic of the mean net trade (0 below two trades or without spread): how sure it is above 0."""
+    if nets.size < 2:
+        return 0.0
+    sd = float(nets.std(ddof=1))
+    return float(nets.mean() / (sd / np.sqrt(nets.size))) if sd > 0 else 0.0
 
 
 def _directions(
@@ -110,24 +121,26 @@ def choose_on_training(
     rules = [e for e in engines if not e.learned]
     scores: dict[int, float] = {}
     trades: dict[int, int] = {}
+    net_bps: dict[int, float] = {}
     for h in sorted(candidates):
         at_h = [e.with_horizon(h) for e in rules]
         states, _ = fit_states(at_h, train)  # an engine that fails to fit earns nothing
         forward = np.asarray(forward_move_bps(train, h).to_numpy(), dtype=np.float64)
         round_trip = round_trip_bps(train, h)
         cost = np.zeros(train.height) if round_trip is None else round_trip
-        total, count = 0.0, 0
+        book: list[np.ndarray] = []
         for direction in _directions([e for e in at_h if e.name in states], train, states).values():
-            earned, n = traded_net_bps(direction, forward, cost, h)
-            total, count = total + earned, count + n
-        scores[h], trades[h] = total, count
-    best = min(scores, key=lambda h: (-scores[h], h))  # most earned; ties to the shorter horizon
+            book.append(traded_net_bps(direction, forward, cost, h))
+        nets = np.concatenate(book) if book else np.zeros(0)
+        scores[h], trades[h], net_bps[h] = t_stat(nets), int(nets.size), float(nets.sum())
+    best = min(scores, key=lambda h: (-scores[h], h))  # the surest edge; ties to the shorter horizon
     return HorizonChoice(
         bars=best,
         timeframe=timeframe,
         candidates=tuple(sorted(candidates)),
         scores=scores,
         trades=trades,
+        net_bps=net_bps,
         training_rows=train.height,
         dropped=tuple(sorted(dropped)),
     )

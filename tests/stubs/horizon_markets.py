@@ -38,9 +38,9 @@ def swing_market(n: int, seed: int = 0, *, amplitude_bps: float = 80.0, period_b
     return candles_from_log_path(noise + swing, seed)
 
 
-def drift_market(n: int, seed: int = 0, *, drift_bps: float = 3.0, leg_bars: int = 384) -> pl.DataFrame:
+def drift_market(n: int, seed: int = 0, *, drift_bps: float = 1.5, leg_bars: int = 384) -> pl.DataFrame:
     """A random walk plus drifts of `drift_bps` per bar that alternate in sign every `leg_bars` bars (4
-    days at 15m): an hour of drift (12 bps) is below a round trip, a day of it (288 bps) is far above."""
+    days at 15m): four hours of drift (24 bps) are about a round trip, a day of it (144 bps) far more."""
     rng = np.random.default_rng(seed)
     noise = np.cumsum(rng.normal(0.0, 0.0015, n))
     sign = np.where((np.arange(n) // leg_bars) % 2 == 0, 1.0, -1.0)

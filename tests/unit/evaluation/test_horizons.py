@@ -14,7 +14,7 @@ from huracan_core.alphas.trend_following import TrendEngine
 from huracan_core.config import load_config
 from huracan_core.decision import DecisionSettings
 from huracan_core.engine.train import walk_forward_settings
-from huracan_core.evaluation.horizon_choice import traded_net_bps
+from huracan_core.evaluation.horizon_choice import t_stat, traded_net_bps
 from huracan_core.evaluation.research import (
     ResearchFrame,
     WalkForwardSettings,
@@ -84,8 +84,10 @@ def test_trades_are_one_at_a_time_each_held_the_horizon() -> None:
     forward = np.array([10.0, 20.0, 30.0, 0.0, -40.0, -50.0, np.nan, 0.0])
     cost = np.full(8, 2.0)
     # h=3: trade at 0 (+10-2), next free at 3 -> trade at 4 (+40-2); row 5 is inside that hold.
-    assert traded_net_bps(direction, forward, cost, 3) == (46.0, 2)
-    assert traded_net_bps(direction, forward, cost, 1) == (8 + 18 + 28 + 38 + 48.0, 5)
+    assert traded_net_bps(direction, forward, cost, 3).tolist() == [8.0, 38.0]
+    assert traded_net_bps(direction, forward, cost, 1).tolist() == [8.0, 18.0, 28.0, 38.0, 48.0]
+    assert t_stat(np.array([8.0, 38.0])) == pytest.approx(23.0 / (np.std([8.0, 38.0], ddof=1) / np.sqrt(2)))
+    assert t_stat(np.array([5.0])) == 0.0
 
 
 def _rf(candles: pl.DataFrame) -> ResearchFrame:
