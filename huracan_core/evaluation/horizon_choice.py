@@ -12,7 +12,9 @@ of times. Why a t-statistic and not the bps earned: a long hold's trades carry f
 calibration (which picked the sides that earned on these rows) turns that noise into in-sample profit:
 summed bps chose 12-hour holds on the planted time-of-day market, which lost out of sample, where the
 t-statistic keeps the 1-hour hold that pays. Noise gives t about N(0, 1) at every horizon, so no horizon is
-favoured by luck more than another. Ties (no trade at any candidate) go to the shorter horizon. Picking
+favoured by luck more than another, and two candidates within one standard error (1) of each other are
+not told apart by the data: the shortest candidate within 1 of the best is chosen (the one-standard-error
+rule; on the planted market, a 3-day hold at t 2.7 against the 1-hour hold's 1.7 was noise). Picking
 the best of K candidates makes K candidate models: the deflated Sharpe's N counts them (`count_trials`).
 """
 
@@ -30,6 +32,8 @@ from huracan_core.alphas.calibration import forward_move_bps, round_trip_bps
 from huracan_core.alphas.registry import fit_states, run_engines
 from huracan_core.segments import split_segments
 from huracan_core.timeframe import format_duration, timeframe_ms
+
+ONE_STANDARD_ERROR = 1.0  # a t-statistic's standard error: candidates this close to the best are tied
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,10 @@ def choose_on_training(
             book.append(traded_net_bps(direction, forward, cost, h))
         nets = np.concatenate(book) if book else np.zeros(0)
         scores[h], trades[h], net_bps[h] = t_stat(nets), int(nets.size), float(nets.sum())
-    best = min(scores, key=lambda h: (-scores[h], h))  # the surest edge; ties to the shorter horizon
+    # One standard error: t-statistics differ by about 1 from noise alone, so the shortest candidate within
+    # 1 of the best is as good as the evidence can tell, and it trades (and is judged) more often.
+    top = max(scores.values())
+    best = min(h for h, t in scores.items() if t >= top - ONE_STANDARD_ERROR)
     return HorizonChoice(
         bars=best,
         timeframe=timeframe,
