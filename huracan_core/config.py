@@ -15,10 +15,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from huracan_core.exceptions import ConfigError
-from huracan_core.timeframe import TIMEFRAME_MS
+from huracan_core.timeframe import TIMEFRAME_MS, duration_ms, horizon_candidates
 
 ENV_PREFIX = "HURACAN__"
 CONFIG_ENV = "HURACAN_CONFIG"
@@ -150,8 +158,13 @@ class EngineConfig(_Section):
     retry_backoff_seconds: float = Field(default=10.0, ge=0)
     # Walk-forward folds of the out-of-sample evaluation.
     folds: int = Field(default=4, ge=1, le=20)
-    # Bars a traded decision is held (the trade's horizon).
+    # Bars a traded decision is held (the trade's horizon) when `horizons` is empty.
     hold_bars: int = Field(default=8, ge=1, le=1000)
+    # Holding horizons (durations, scaled to bars of general.timeframe) each coin's model may use: the one
+    # whose calibrated rules earned most after costs on the first fold's training rows is every engine's
+    # label horizon and the trade's hold, and each candidate counts in the deflated Sharpe's trials.
+    # [] keeps each engine's own horizon and hold_bars.
+    horizons: list[str] = Field(default_factory=lambda: ["1h", "4h", "12h", "1d", "3d"])
     # OOS signals an engine needs in a regime before the regime gate may allow it there.
     min_signals: int = Field(default=30, ge=1)
     # Seed of every random choice in training; the same seed on CPU gives the same model.
@@ -162,6 +175,19 @@ class EngineConfig(_Section):
     # Days of bars after the champion's last out-of-sample bar that make a paired comparison conclusive;
     # with fewer, a new model that passes every gate replaces the champion (see the README's rule).
     comparison_min_days: float = Field(default=7.0, gt=0)
+
+    @field_validator("horizons")
+    @classmethod
+    def _horizons(cls, value: list[str]) -> list[str]:
+        bad = []
+        for text in value:
+            try:
+                duration_ms(text)
+            except ConfigError:
+                bad.append(text)
+        if bad:
+            raise ValueError(f"durations {bad} are not like 30m, 4h, 1d or 2w")
+        return value
 
 
 class CostsConfig(_Section):
@@ -356,6 +382,11 @@ class HuracanConfig(_Section):
     mechanic: MechanicConfig = Field(default_factory=MechanicConfig)
     exchange_credentials: ExchangeCredentials = Field(default_factory=ExchangeCredentials)
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
+
+    @model_validator(mode="after")
+    def _horizons_fit_the_timeframe(self) -> HuracanConfig:
+        horizon_candidates(self.general.timeframe, self.engine.horizons)  # ConfigError naming the key
+        return self
 
     def masked(self) -> dict[str, Any]:
         """The effective config as plain data with every secret replaced by '***' (or null)."""

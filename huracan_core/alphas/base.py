@@ -6,6 +6,7 @@ into one signal row per bar (`signal`). Missing inputs mean abstention, never a 
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar, Protocol
@@ -130,7 +131,8 @@ class AlphaEngine(ABC):
     - `regimes`: regimes the engine is meant for (the regime gate decides where it is actually used).
     - `inputs`: frame columns it reads; one absent or all-null -> the engine abstains on every row.
     - `optional_inputs`: columns used when present (e.g. ETH as a second reference), never required.
-    - `horizon_bars`: holding horizon of its signals, in bars (entry at the next bar's open).
+    - `horizon_bars`: holding horizon of its signals, in bars (entry at the next bar's open); the
+      constructor's `horizon_bars` overrides it per instance (a coin's chosen horizon, see `with_horizon`).
     - `lookback_bars`: rows of history the last row needs; `signal(frame[-lookback_bars:])` gives the
       same last row as `signal(frame)` (features themselves are computed upstream).
     - `defaults`: documented parameters; constructor keywords may override them, unknown keys are refused.
@@ -147,7 +149,9 @@ class AlphaEngine(ABC):
     learned: ClassVar[bool] = False
     defaults: ClassVar[Mapping[str, float]] = {}
 
-    def __init__(self, **params: float) -> None:
+    def __init__(self, *, horizon_bars: int | None = None, **params: float) -> None:
+        if horizon_bars is not None:
+            self._set_horizon(horizon_bars)
         merged: dict[str, float] = {}
         for klass in reversed(type(self).__mro__):
             merged.update(getattr(klass, "defaults", {}) or {})
@@ -166,6 +170,23 @@ class AlphaEngine(ABC):
             raise TypeError(f"engine {cls.name!r}: unknown regimes {sorted(bad)}")
         if cls.horizon_bars < 1 or cls.lookback_bars < 1:
             raise TypeError(f"engine {cls.name!r}: horizon_bars and lookback_bars must be >= 1")
+
+    def _set_horizon(self, horizon_bars: int) -> None:
+        """The instance attribute shadows the class default, so every `e.horizon_bars` reader sees it."""
+        if isinstance(horizon_bars, bool) or int(horizon_bars) != horizon_bars or horizon_bars < 1:
+            raise ValueError(
+                f"engine {self.name!r}: horizon_bars must be a whole number >= 1, got {horizon_bars!r}"
+            )
+        self.horizon_bars = int(horizon_bars)  # type: ignore[misc]
+
+    def with_horizon(self, horizon_bars: int) -> AlphaEngine:
+        """A copy of this engine (same parameters, same weight store, encoder and heads) at `horizon_bars`.
+
+        Its labels, calibration and signals then speak of that holding period, and so does its state.
+        """
+        engine = copy.copy(self)
+        engine._set_horizon(horizon_bars)
+        return engine
 
     # --- the contract -------------------------------------------------------------------------
     @abstractmethod
@@ -238,6 +259,11 @@ class AlphaEngine(ABC):
             raise EngineStateError(
                 self.name, f"state params {state.get('params')} differ from engine params {self.params}"
             )
+        if "horizon_bars" in state and state["horizon_bars"] != self.horizon_bars:
+            raise EngineStateError(
+                self.name,
+                f"state was fitted at horizon_bars={state['horizon_bars']!r}, the engine's is {self.horizon_bars}",
+            )
         absent = [key for key in required if key not in state]
         if absent:
             raise EngineStateError(self.name, f"state lacks {absent}; was it produced by fit()?")
@@ -267,8 +293,10 @@ class LearnedEngine(AlphaEngine):
 
     learned: ClassVar[bool] = True
 
-    def __init__(self, *, weight_store: WeightStore, **params: float) -> None:
-        super().__init__(**params)
+    def __init__(
+        self, *, weight_store: WeightStore, horizon_bars: int | None = None, **params: float
+    ) -> None:
+        super().__init__(horizon_bars=horizon_bars, **params)
         self.weight_store = weight_store
 
     def load_weights(self, state: Mapping[str, Any]) -> Mapping[str, np.ndarray]:

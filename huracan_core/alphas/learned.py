@@ -102,8 +102,9 @@ def window_key(frame: pl.DataFrame) -> tuple[int, int, int]:
 class PretrainedHead:
     """One coin's neural head, trained beside other coins' heads (`fit_heads`) on one training window.
 
-    `normaliser_mean` is the normaliser its inputs were scaled with: `fit` uses the head only when its own
-    normaliser is the same, so a head never meets inputs scaled another way.
+    `normaliser_mean` is the normaliser its inputs were scaled with and `horizon_bars` the horizon of the
+    labels it learned: `fit` uses the head only when both are its own, so a head never meets inputs scaled
+    another way, nor stands in for a head of another holding period.
     """
 
     tensors: Mapping[str, np.ndarray]  # "heads.*" of a one-coin CoinHeads
@@ -112,6 +113,7 @@ class PretrainedHead:
     epochs_run: int
     batch_coins: int
     device: str
+    horizon_bars: int
 
 
 class _LearnedMoveEngine(LearnedEngine):
@@ -120,7 +122,7 @@ class _LearnedMoveEngine(LearnedEngine):
     regimes: ClassVar[frozenset[str]] = ALL_REGIMES
     inputs: ClassVar[tuple[str, ...]] = CORE_INPUTS
     optional_inputs: ClassVar[tuple[str, ...]] = EXTRA_INPUTS
-    horizon_bars: ClassVar[int] = 4  # one hour of 15m bars
+    horizon_bars: ClassVar[int] = 4  # one hour of 15m bars (a coin's chosen horizon replaces it)
     lookback_bars: ClassVar[int] = WINDOW_BARS
     defaults: ClassVar[Mapping[str, float]] = {
         "noise_floor_bps": 2.0,  # |pred| at or below this is no opinion (direction 0)
@@ -433,7 +435,11 @@ class NeuralEngine(_LearnedMoveEngine):
         enc_cfg = encoder.config
         encoder_tensors = {f"encoder.{k}": v.detach().cpu().numpy() for k, v in encoder.state_dict().items()}
         ready = self.pretrained_heads.get(window_key(frame))
-        if ready is not None and np.array_equal(ready.normaliser_mean, normaliser.mean):
+        if (
+            ready is not None
+            and ready.horizon_bars == self.horizon_bars
+            and np.array_equal(ready.normaliser_mean, normaliser.mean)
+        ):
             meta = {
                 "encoder_config": enc_cfg.to_dict(),
                 "shared_encoder": True,

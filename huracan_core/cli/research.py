@@ -107,7 +107,8 @@ def backtest_command(
     """Walk-forward, out-of-sample backtest of all 23 alpha engines (the 21 rules, XGBoost on the features and
     the neural engine, here with its own per-coin encoder) through the combiner and the decision.
 
-    Folds, hold and regime gate follow engine.folds, engine.hold_bars and engine.min_signals, as in the Engine.
+    Folds, horizons and regime gate follow engine.folds, engine.horizons (each coin's holding horizon chosen
+    on its first fold's training rows; engine.hold_bars when empty) and engine.min_signals, as in the Engine.
     With --champions, the archive's champions (as of --from) are replayed over --from..--to instead.
 
     Exits with code 1, writing nothing, when no symbol could be evaluated.
@@ -172,7 +173,8 @@ def backtest_command(
             "timeframe": cfg.general.timeframe,
             "config_hash": cfg.config_hash(),
             "recipe_hash": rf.recipe.hash(),
-            "settings": asdict(settings),
+            # The hold and the candidates this coin was evaluated with (the chosen horizon, when chosen).
+            "settings": {**asdict(settings), "hold_bars": ev.hold_bars},
             **ev.metrics,
         }
         (folder / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")

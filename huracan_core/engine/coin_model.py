@@ -78,7 +78,6 @@ def bundle_contents(
     rf: ResearchFrame,
     engines: Sequence[AlphaEngine],
     *,
-    hold_bars: int,
     decision: DecisionSettings,
     seed: int,
     as_of: str,
@@ -87,7 +86,11 @@ def bundle_contents(
     columns: Sequence[str] | None,
     encoder_key: str | None,
 ) -> BundleContents:
-    """Tensors, config.json and metrics.json of the model `ev` evaluated (its last fold's fitted states)."""
+    """Tensors, config.json and metrics.json of the model `ev` evaluated (its last fold's fitted states).
+
+    `horizon_bars` is the hold its trades were evaluated with (the coin's chosen horizon, when chosen):
+    Hamilton and `replay_bundle` hold every trade that long; `horizon` says why it was chosen.
+    """
     tensors: dict[str, torch.Tensor] = {}
     states: dict[str, dict[str, Any]] = {}
     for engine in engines:
@@ -111,7 +114,8 @@ def bundle_contents(
         "engine_errors": ev.engine_errors,
         "gate_table": ev.gate.to_dict(),
         "combiner": ev.combiner.to_dict(),
-        "horizon_bars": hold_bars,
+        "horizon_bars": ev.hold_bars,
+        "horizon": ev.metrics.get("horizon"),
         "decision": decision.model_dump(),
         "feature_columns": list(columns) if columns is not None else None,
         "shared_encoder": encoder_key,
@@ -145,10 +149,14 @@ def engines_from_bundle(bundle: Bundle) -> tuple[list[AlphaEngine], dict[str, di
         if cls is None:
             raise BundleVerificationError(f"bundle {bundle.folder_key} uses unknown engine {name!r}")
         params = state.get("params", {})
+        # The horizon it was fitted at (a coin's chosen one); a state without it keeps the class horizon.
+        horizon = state.get("horizon_bars")
         if issubclass(cls, LearnedEngine):
-            engine: AlphaEngine = cls(weight_store=store, columns=columns, **params)  # type: ignore[call-arg]
+            engine: AlphaEngine = cls(  # type: ignore[call-arg]
+                weight_store=store, columns=columns, horizon_bars=horizon, **params
+            )
         else:
-            engine = cls(**params)
+            engine = cls(horizon_bars=horizon, **params)
         engines.append(engine)
         states[name] = state
     return engines, states

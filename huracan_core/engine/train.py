@@ -31,6 +31,7 @@ from huracan_core.evaluation.research import (
     Evaluation,
     ResearchFrame,
     WalkForwardSettings,
+    at_coin_horizon,
     evaluate_walk_forward,
     training_frame,
     walk_forward_plan,
@@ -41,6 +42,7 @@ from huracan_core.models.embedding_cache import frame_embeddings
 from huracan_core.models.encoder import EncoderConfig, SharedEncoder
 from huracan_core.models.train import TrainConfig, fit_heads, torch_threads, train_encoder
 from huracan_core.models.windows import Normaliser, make_windows
+from huracan_core.timeframe import horizon_candidates
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +248,7 @@ def pick_warm_start(storage: Storage, model_id: str, cutoff_ms: int) -> WarmStar
 
 
 def walk_forward_settings(config: HuracanConfig, *, folds: int | None = None) -> WalkForwardSettings:
-    """The walk-forward split, hold and gate settings from the `engine` config section.
+    """The walk-forward split, hold, horizon candidates and gate settings from the `engine` config section.
 
     The nightly Engine and `huracan backtest` both call this, so a backtest evaluates a coin the way the
     Engine does; `folds` (the backtest's --folds flag) replaces engine.folds when given.
@@ -255,6 +257,7 @@ def walk_forward_settings(config: HuracanConfig, *, folds: int | None = None) ->
         n_folds=config.engine.folds if folds is None else folds,
         hold_bars=config.engine.hold_bars,
         min_signals=config.engine.min_signals,
+        horizons=horizon_candidates(config.general.timeframe, config.engine.horizons),
     )
 
 
@@ -265,6 +268,7 @@ class _FoldSet(NamedTuple):
     normaliser_mean: np.ndarray
     fit: tuple[np.ndarray, np.ndarray]  # (embeddings [n, D], net-edge labels [n])
     valid: tuple[np.ndarray, np.ndarray]
+    horizon_bars: int  # the coin's chosen horizon: its labels' and its head's
 
 
 def train_batch_heads(
@@ -282,7 +286,9 @@ def train_batch_heads(
     prepare it (same rows, same train-only normaliser, same net-edge labels); the windows are embedded by
     the frozen shared encoder coin by coin (only embeddings are kept, not the windows), and the heads of
     all coins are fitted in one `fit_heads` loop on `device` — one task trains a batch of 8-16 coins' heads
-    at once on a GPU. Coins whose folds cannot be planned are left out: their evaluation reports why.
+    at once on a GPU. Each coin's heads learn at the coin's chosen horizon (`at_coin_horizon`, the choice
+    its evaluation makes), so heads of one batch may label different holding periods: each head has its
+    own coin's labels. Coins whose folds cannot be planned are left out: their evaluation reports why.
     """
     seed = config.engine.seed
     settings = walk_forward_settings(config)
@@ -294,13 +300,15 @@ def train_batch_heads(
     folds: dict[int, dict[str, _FoldSet]] = {}
     for symbol, rf in frames.items():
         try:
-            splits = walk_forward_plan(rf, engines, settings, cutoff_ms)
+            chosen, coin_settings, _ = at_coin_horizon(rf, engines, settings, cutoff_ms)
+            splits = walk_forward_plan(rf, chosen, coin_settings, cutoff_ms)
         except DataIntegrityError:
             continue
+        coin_neural = next(e for e in chosen if isinstance(e, NeuralEngine))
         frame = rf.frame.slice(rf.first_valid)
         for k, split in enumerate(splits):
             train = training_frame(frame, split)
-            prepared = neural.fit_inputs(train)
+            prepared = coin_neural.fit_inputs(train)
             if isinstance(prepared, str):
                 continue
             # Every window of the training frame, embedded once: the coin's XGBoost and its neural `fit`
@@ -313,7 +321,7 @@ def train_batch_heads(
                 for pick in (labelled & rows[ends] for rows in (prepared.fit_rows, prepared.valid_rows))
             )
             folds.setdefault(k, {})[symbol] = _FoldSet(
-                window_key(train), prepared.normaliser.mean, fit, valid
+                window_key(train), prepared.normaliser.mean, fit, valid, coin_neural.horizon_bars
             )
     out: dict[str, dict[tuple[int, int, int], PretrainedHead]] = {s: {} for s in frames}
     for k, coins in sorted(folds.items()):
@@ -338,6 +346,7 @@ def train_batch_heads(
                 epochs_run=len(trained.history),
                 batch_coins=len(trained.symbols),
                 device=str(device),
+                horizon_bars=ready[symbol].horizon_bars,
             )
         log.info("Fold %d: neural heads of %d coin(s) trained together (%s).", k + 1, len(ready), device)
     return out
@@ -370,7 +379,7 @@ def evaluate_coin(
     pretrained_heads: Mapping[tuple[int, int, int], PretrainedHead] | None = None,
 ) -> tuple[Evaluation, list[AlphaEngine]]:
     """One coin's 23 engines evaluated walk-forward (OOS after costs): the Engine's and the Mechanic's
-    model, fitted and judged the same way."""
+    model, fitted and judged the same way; the engines are returned as evaluated (at the coin's horizon)."""
     engines = coin_engines(encoder, columns, config.engine.seed, pretrained_heads)
     ev = evaluate_walk_forward(
         rf,
@@ -379,7 +388,7 @@ def evaluate_coin(
         settings=walk_forward_settings(config),
         first_test_not_before_ms=cutoff_ms,
     )
-    return ev, engines
+    return ev, list(ev.engines)
 
 
 def save_coin(
@@ -400,7 +409,6 @@ def save_coin(
         ev,
         rf,
         engines,
-        hold_bars=config.engine.hold_bars,
         decision=DecisionSettings.from_config(config),
         seed=config.engine.seed,
         as_of=data_window["as_of"],

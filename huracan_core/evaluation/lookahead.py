@@ -195,8 +195,12 @@ def analyse_symbol(
     states: Mapping[str, Mapping[str, Any]] | None = None,
     extra_columns: pl.DataFrame | None = None,
     funding: pl.DataFrame | None = None,
+    hold_bars: int = 8,
 ) -> LookaheadReport:
     """Cut the data at `n_cuts` points in its second half (truncation and noise) and report every leak.
+
+    `hold_bars` is the hold of the decision path: a coin's chosen horizon, with its engines at it
+    (`AlphaEngine.with_horizon`), checks the combiner's outcomes and the hold at that horizon.
 
     `states` default to `firing_states` of `early_states` (fitted on the first 40% of bars, before every
     cut, then every rule side switched on), so every rule engine's voting path is checked even where the
@@ -217,7 +221,7 @@ def analyse_symbol(
     def path(c: pl.DataFrame) -> tuple[pl.DataFrame, dict[str, str]]:
         return _per_bar_path(
             c, symbol, timeframe, refs=refs, engines=engines, states=fixed, decision=decision, recipe=recipe,
-            cost_config=cost_config, hold_bars=8, extra_columns=extra_columns, funding=funding,
+            cost_config=cost_config, hold_bars=hold_bars, extra_columns=extra_columns, funding=funding,
         )  # fmt: skip
 
     full, run_errors = path(candles)

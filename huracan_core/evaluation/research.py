@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -22,12 +22,13 @@ import polars as pl
 
 from huracan_core.alphas.base import AlphaEngine
 from huracan_core.alphas.calibration import COST_COLUMN
-from huracan_core.alphas.registry import fit_states, run_engines
+from huracan_core.alphas.registry import fit_states, rule_engines, run_engines
 from huracan_core.config import CostsConfig
 from huracan_core.costs import CostParams, FeeSchedule, bar_costs
 from huracan_core.decision import DecisionSettings, decide, hold_until_horizon
 from huracan_core.evaluation.backtest import backtest
 from huracan_core.evaluation.benchmarks import market_benchmarks
+from huracan_core.evaluation.horizon_choice import HorizonChoice, choose_on_training
 from huracan_core.evaluation.metrics import compute_metrics, sharpe_significance
 from huracan_core.evaluation.splits import Split, walk_forward_splits
 from huracan_core.exceptions import DataIntegrityError
@@ -44,6 +45,7 @@ from huracan_core.meta import (
 from huracan_core.regime import REGIMES, classify_regimes
 from huracan_core.segments import with_segments
 from huracan_core.sizing import VOL_COLUMN, realised_vol_pct
+from huracan_core.timeframe import format_duration, timeframe_ms
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,9 @@ class WalkForwardSettings:
     embargo: int = 8  # bars dropped after each test range before later training (serial correlation)
     hold_bars: int = 8  # a traded decision is held this many bars (the label horizon of the trade)
     min_signals: int = 30  # an engine needs this many OOS signals in a regime before the gate allows it
+    # Candidate horizons in bars (`horizon_candidates`): when given, each coin's horizon is chosen among
+    # them on training rows (`choose_horizon`) and replaces every engine's horizon and `hold_bars`.
+    horizons: tuple[int, ...] = ()
 
 
 @dataclass
@@ -149,6 +154,10 @@ class Evaluation:
     decisions: pl.DataFrame | None = None
     # The gate each fold traded its test range with (fold k's gate saw only evidence known before it).
     fold_gates: list[GateTable] = field(default_factory=list)
+    # Bars each trade was held; the engines as evaluated (at the coin's horizon); the horizon choice.
+    hold_bars: int = 8
+    engines: list[AlphaEngine] = field(default_factory=list)
+    horizon: HorizonChoice | None = None
 
 
 def prior_gate(engines: Sequence[AlphaEngine], *, everywhere: bool = False) -> GateTable:
@@ -157,12 +166,16 @@ def prior_gate(engines: Sequence[AlphaEngine], *, everywhere: bool = False) -> G
     return GateTable(allowed=allowed, stats={}, min_signals=0)
 
 
-def count_trials(gate: GateTable, states: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+def count_trials(
+    gate: GateTable, states: Mapping[str, Mapping[str, Any]], horizon_candidates: int = 1
+) -> dict[str, int]:
     """How many choices were made on the data to reach this model: the deflated Sharpe ratio's N.
 
     - gate cells: engine x regime cells with enough OOS signals for the gate to allow or refuse them;
     - calibrated choices: each rule side's trade/abstain decision (2 per calibrated rule engine) and each
-      time bucket the seasonality engine judged (it picks the significant ones among them).
+      time bucket the seasonality engine judged (it picks the significant ones among them);
+    - horizon candidates: the coin's horizon was the best of K, each a whole model with its own gate
+      cells and calibrated choices, so the total is K x (cells + choices).
     """
     cells = sum(
         1 for regimes in gate.stats.values() for cell in regimes.values() if cell["n"] >= gate.min_signals
@@ -174,7 +187,13 @@ def count_trials(gate: GateTable, states: Mapping[str, Mapping[str, Any]]) -> di
         for table in ("hour", "weekday"):
             if table in state:
                 choices += sum(1 for periods in state[table]["periods"] if periods >= 2)
-    return {"gate_cells": cells, "calibrated_choices": choices, "total": max(1, cells + choices)}
+    k = max(1, int(horizon_candidates))
+    return {
+        "gate_cells": cells,
+        "calibrated_choices": choices,
+        "horizon_candidates": k,
+        "total": k * max(1, cells + choices),
+    }
 
 
 def training_frame(frame: pl.DataFrame, split: Split) -> pl.DataFrame:
@@ -195,7 +214,7 @@ def walk_forward_plan(
     """
     frame = rf.frame.slice(rf.first_valid)
     n = frame.height
-    max_h = max([*(e.horizon_bars for e in engines), settings.hold_bars])
+    max_h = plan_horizon(engines, settings)
     train_min = max(int(n * settings.train_frac), 50)
     if first_test_not_before_ms is not None:
         seen = int(np.searchsorted(frame["timestamp"].to_numpy(), first_test_not_before_ms))
@@ -221,6 +240,78 @@ def walk_forward_plan(
     return splits
 
 
+def plan_horizon(engines: Sequence[AlphaEngine], settings: WalkForwardSettings) -> int:
+    """The purge of the walk-forward plan: the longest label or hold any model of the coin may use.
+
+    With candidate horizons that is the longest candidate (whichever is chosen, no label of it crosses
+    into validation or test), else the engines' horizons and `hold_bars`.
+    """
+    if settings.horizons:
+        return max(settings.horizons)
+    return max([*(e.horizon_bars for e in engines), settings.hold_bars])
+
+
+def plannable_horizons(
+    rf: ResearchFrame, settings: WalkForwardSettings, first_test_not_before_ms: int | None = None
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(candidates, dropped): the longest of `settings.horizons` the coin's history can walk forward with.
+
+    Each test range must hold more than two of the longest holds; a history too short for a candidate
+    drops it (and every longer one), from the bar count alone, never from prices. The shortest candidate
+    not fitting either raises `walk_forward_plan`'s DataIntegrityError.
+    """
+    candidates = tuple(sorted(settings.horizons))
+    for keep in range(len(candidates), 0, -1):
+        try:
+            walk_forward_plan(rf, (), replace(settings, horizons=candidates[:keep]), first_test_not_before_ms)
+        except DataIntegrityError:
+            if keep == 1:
+                raise
+            continue
+        return candidates[:keep], candidates[keep:]
+    return (), ()
+
+
+def choose_horizon(
+    rf: ResearchFrame,
+    candidates: Sequence[int],
+    settings: WalkForwardSettings,
+    first_test_not_before_ms: int | None = None,
+    *,
+    engines: Sequence[AlphaEngine] | None = None,
+) -> HorizonChoice:
+    """The coin's holding horizon among `candidates` (bars), chosen on the first fold's training rows only.
+
+    The folds are planned with the purge of the longest candidate the history allows (the others are
+    dropped and recorded), so the first fold's training labels at every candidate end before its
+    validation range: bars after the training end cannot change the choice. `engines`' rules (default:
+    the registry's 21) are scored as `choose_on_training` says. The Engine, its batch head training and
+    `huracan backtest` all call this, so they trade the same horizon.
+    """
+    planned = replace(settings, horizons=tuple(candidates))
+    usable, dropped = plannable_horizons(rf, planned, first_test_not_before_ms)
+    planned = replace(planned, horizons=usable)
+    splits = walk_forward_plan(rf, (), planned, first_test_not_before_ms)
+    train = training_frame(rf.frame.slice(rf.first_valid), splits[0])
+    rules = rule_engines() if engines is None else list(engines)
+    return choose_on_training(train, rules, usable, rf.timeframe, dropped=dropped)
+
+
+def at_coin_horizon(
+    rf: ResearchFrame,
+    engines: Sequence[AlphaEngine],
+    settings: WalkForwardSettings,
+    first_test_not_before_ms: int | None = None,
+) -> tuple[list[AlphaEngine], WalkForwardSettings, HorizonChoice | None]:
+    """(engines, settings, choice) the coin is evaluated with: with candidate horizons, every engine at the
+    chosen one, trades held for it and the plan's purge that of the candidates tried; else unchanged."""
+    if not settings.horizons:
+        return list(engines), settings, None
+    choice = choose_horizon(rf, settings.horizons, settings, first_test_not_before_ms, engines=engines)
+    chosen = [e.with_horizon(choice.bars) for e in engines]
+    return chosen, replace(settings, horizons=choice.candidates, hold_bars=choice.bars), choice
+
+
 def evaluate_walk_forward(
     rf: ResearchFrame,
     engines: Sequence[AlphaEngine],
@@ -233,13 +324,17 @@ def evaluate_walk_forward(
     """Walk-forward OOS evaluation of `engines` through the combiner and `decide`, after costs.
 
     `first_test_not_before_ms` keeps every test range after that moment: the nightly engine passes the
-    end of the shared encoder's training data, so no OOS bar was seen by the encoder either.
+    end of the shared encoder's training data, so no OOS bar was seen by the encoder either. With
+    `settings.horizons`, the coin's horizon is chosen first (`at_coin_horizon`) and every engine is
+    fitted, combined and held at it.
     """
     settings = settings or WalkForwardSettings()
+    engines, settings, choice = at_coin_horizon(rf, engines, settings, first_test_not_before_ms)
     frame = rf.frame.slice(rf.first_valid)
     costs = rf.costs.slice(rf.first_valid)
     n = frame.height
     horizons = {e.name: e.horizon_bars for e in engines}
+    # An outcome at row r is known at r + 1 + h: the gate of a fold uses those known before its test.
     max_h = max([*horizons.values(), settings.hold_bars])
     splits = walk_forward_plan(rf, engines, settings, first_test_not_before_ms)
     opens = frame["open"].to_numpy()
@@ -358,7 +453,17 @@ def evaluate_walk_forward(
         "decisions_traded": int((decisions.side != 0).sum()),
     }
     metrics["engines"] = final_gate.to_dict()
-    trials = count_trials(final_gate, states)
+    metrics["horizon"] = (
+        choice.to_dict()
+        if choice is not None
+        else {
+            "bars": settings.hold_bars,
+            "duration": format_duration(settings.hold_bars * timeframe_ms(rf.timeframe)),
+            "chosen_on": None,
+            "candidates": [],
+        }
+    )
+    trials = count_trials(final_gate, states, len(choice.candidates) if choice is not None else 1)
     metrics["trial_breakdown"] = trials
     metrics.update(sharpe_significance(result.bars["net"].to_numpy(), trials["total"]))
     if errors:
@@ -377,4 +482,7 @@ def evaluate_walk_forward(
         oos_end_ms=int(timestamps[stop - 1]),
         decisions=decision_frame,
         fold_gates=fold_gates,
+        hold_bars=settings.hold_bars,
+        engines=list(engines),
+        horizon=choice,
     )

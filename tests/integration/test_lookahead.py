@@ -60,7 +60,7 @@ def _per_bar(universe: dict, extra: pl.DataFrame, engines: list, states: dict, *
 def _walk_forward(universe: dict, extra: pl.DataFrame, engines: list, **kw: Any) -> Any:
     return analyse_walk_forward(
         universe[SYMBOL], SYMBOL, "15m", refs=references(universe), engines=engines, decision=DECISION,
-        settings=FOLDS, extra_columns=extra, funding=funding_inputs(universe, SYMBOL), **kw,
+        **{"settings": FOLDS, **kw}, extra_columns=extra, funding=funding_inputs(universe, SYMBOL),
     )  # fmt: skip
 
 
@@ -131,6 +131,25 @@ def test_walk_forward_decisions_and_gates_before_each_cut_ignore_noise_after_it_
     assert report.fired["xgboost"] > 0 and report.fired["neural"] > 0  # learned engines trained and voted
     assert report.columns_checked == 7 + 3  # decision columns, and each fold's gate
     assert report.clean, [(x.name, report.fold_of(x.first_diff), x.first_diff) for x in report.leaks]
+
+
+def test_a_horizon_chosen_per_coin_and_every_engine_at_it_ignore_noise_after_each_cut(
+    universe: dict, extra: pl.DataFrame, fitted: dict
+) -> None:
+    # Walk-forward: the choice (first fold's training rows), fits, gates and decisions at the chosen horizon.
+    settings = WalkForwardSettings(n_folds=3, horizons=(4, 16, 48))
+    report = _walk_forward(universe, extra, rule_engines(), settings=settings, n_cuts=3)
+    assert report.engine_errors == {}
+    assert report.clean, [(x.name, report.fold_of(x.first_diff), x.first_diff) for x in report.leaks]
+    # Per bar: every rule firing at a one-day horizon, the combiner learning one-day outcomes, one-day holds.
+    engines = [e.with_horizon(96) for e in rule_engines()]
+    at_day, _ = early_states(
+        universe[SYMBOL], SYMBOL, "15m", engines=engines, refs=references(universe), extra_columns=extra
+    )
+    assert {s["horizon_bars"] for s in at_day.values()} == {96} and at_day != fitted
+    per_bar = _per_bar(universe, extra, engines, firing_states(engines, at_day), hold_bars=96, n_cuts=3)
+    assert per_bar.engine_errors == {} and per_bar.silent_engines() == []
+    assert per_bar.clean, per_bar.leaking_columns()
 
 
 def test_walk_forward_check_catches_an_engine_reading_the_bars_of_its_own_label(

@@ -115,6 +115,7 @@ def test_lookahead_command_exits_zero_when_clean() -> None:
 def test_backtest_command_evaluates_with_the_engine_settings_from_config_and_lists_skipped_symbols(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("HURACAN__ENGINE__HORIZONS", "[]")  # no horizon choice: engine.hold_bars is the hold
     monkeypatch.setenv("HURACAN__ENGINE__HOLD_BARS", "4")
     monkeypatch.setenv("HURACAN__ENGINE__MIN_SIGNALS", "12")
     monkeypatch.setenv("HURACAN__ENGINE__FOLDS", "3")  # no --folds: engine.folds applies
@@ -176,5 +177,18 @@ def test_every_backtest_result_stands_beside_buy_and_hold_and_flat_with_its_defl
     assert held["gross_pnl_pct"] == pytest.approx((opens[-1] / opens[1] - 1) * 100, rel=1e-6)
     assert 0 < held["gross_pnl_pct"] - held["net_pnl_pct"] < 1.0  # one round trip of costs, no more
     breakdown = metrics["trial_breakdown"]
-    assert metrics["trials"] == breakdown["total"] == breakdown["gate_cells"] + breakdown["calibrated_choices"]
+    # The coin's horizon was the best of K candidates (engine.horizons that 30 days can walk forward with):
+    # K candidate models, each with its own gate cells and calibrated choices.
+    k = breakdown["horizon_candidates"]
+    assert k == len(metrics["horizon"]["candidates"]) >= 2
+    assert metrics["trials"] == breakdown["total"] == k * (breakdown["gate_cells"] + breakdown["calibrated_choices"])
+    # Its trades are held for the chosen horizon: one closed by its horizon (not by a reversal, nor by the
+    # end of the data) lasted at least that long (longer when a later decision extended it).
+    chosen = metrics["horizon"]["bars"]
+    assert metrics["settings"]["hold_bars"] == chosen
+    trades = pl.read_parquet(out / "SOLUSDT/trades.parquet")
+    by_horizon = trades.filter(
+        ~pl.col("exit_bar").is_in(trades["entry_bar"].implode()) & (pl.col("exit_bar") < trades["exit_bar"].max())
+    )
+    assert by_horizon.height == 0 or by_horizon["bars_held"].min() >= chosen
     assert breakdown["calibrated_choices"] >= 2 * 21  # every rule engine's two sides were judged on data
