@@ -58,10 +58,7 @@ def test_planted_edge_is_found_out_of_sample_after_costs_on_eight_of_ten(tmp_pat
     assert len(winners) >= 8, roster
 
 
-# ~28 bps a 4-bar signal. The market's premise (a gross edge about the round trip) holds at that 1-hour
-# hold only: held 4 to 12 hours the planted move is 56 bps, twice the round trip. These two tests check the
-# costs at the premise's horizon, so they pin it (engine.horizons); the choice is tested elsewhere.
-NEAR_THRESHOLD = {"data__synthetic_drift_bps": 7.0, "engine__lookback_days": 90, "engine__horizons": ["1h"]}
+NEAR_THRESHOLD = {"data__synthetic_drift_bps": 7.0, "engine__lookback_days": 90}  # ~28 bps a 4-bar signal
 
 
 def test_a_near_threshold_edge_about_equal_to_the_round_trip_is_not_promoted(tmp_path: Path) -> None:
