@@ -160,11 +160,11 @@ class EngineConfig(_Section):
     folds: int = Field(default=4, ge=1, le=20)
     # Bars a traded decision is held (the trade's horizon) when `horizons` is empty.
     hold_bars: int = Field(default=8, ge=1, le=1000)
-    # Holding horizons (durations, scaled to bars of general.timeframe) each coin's model may use: the one
-    # whose calibrated rules earned most after costs on the first fold's training rows is every engine's
-    # label horizon and the trade's hold, and each candidate counts in the deflated Sharpe's trials.
-    # [] keeps each engine's own horizon and hold_bars.
-    horizons: list[str] = Field(default_factory=lambda: ["1h", "4h", "12h", "1d", "3d"])
+    # Holding horizons (durations, scaled to bars of general.timeframe) each coin's model may use, e.g.
+    # ["1h", "4h", "12h", "1d", "3d"]: the one whose calibrated rules score best after costs on the first fold's
+    # training rows is every engine's label horizon and the trade's hold; each candidate counts in the
+    # deflated Sharpe's trials. [] (the default: see the README) keeps each engine's own horizon and hold_bars.
+    horizons: list[str] = Field(default_factory=list)
     # OOS signals an engine needs in a regime before the regime gate may allow it there.
     min_signals: int = Field(default=30, ge=1)
     # Seed of every random choice in training; the same seed on CPU gives the same model.

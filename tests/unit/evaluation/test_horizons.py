@@ -30,8 +30,8 @@ from huracan_core.meta import GateTable
 from huracan_core.timeframe import horizon_candidates
 from tests.stubs.horizon_markets import drift_market, swing_market
 
-DEFAULTS = ["1h", "4h", "12h", "1d", "3d"]
-CANDIDATES = (4, 16, 48, 96, 288)  # the defaults at 15m
+DEFAULTS = ["1h", "4h", "12h", "1d", "3d"]  # the README's suggested list (the setting is off by default)
+CANDIDATES = (4, 16, 48, 96, 288)  # the suggested list at 15m
 
 
 # --- candidates ----------------------------------------------------------------------------------------
@@ -39,12 +39,18 @@ CANDIDATES = (4, 16, 48, 96, 288)  # the defaults at 15m
     ("timeframe", "bars"),
     [("5m", (12, 48, 144, 288, 864)), ("15m", (4, 16, 48, 96, 288)), ("1h", (1, 4, 12, 24, 72))],
 )
-def test_the_default_horizons_are_one_hour_to_three_days_in_bars_of_the_timeframe(
+def test_the_suggested_horizons_are_one_hour_to_three_days_in_bars_of_the_timeframe(
     timeframe: str, bars: tuple[int, ...]
 ) -> None:
     assert horizon_candidates(timeframe, DEFAULTS) == bars
-    config = load_config(overrides={"general.timeframe": timeframe}, env={})
+    config = load_config(overrides={"general.timeframe": timeframe, "engine.horizons": DEFAULTS}, env={})
     assert walk_forward_settings(config).horizons == bars
+
+
+def test_the_choice_is_off_by_default_every_engine_keeps_its_own_horizon() -> None:
+    """Off until its score survives the planted market out of sample (README, "Horizons chosen per coin")."""
+    config = load_config(None, env={})
+    assert config.engine.horizons == [] and walk_forward_settings(config).horizons == ()
 
 
 def test_shorter_than_a_bar_is_dropped_a_fraction_of_a_bar_is_rounded_and_duplicates_collapse() -> None:
