@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
 import pytest
+import typer
 
 _ROOT = str(Path(__file__).resolve().parents[3])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+from huracan_core.cli import data  # noqa: E402
 from huracan_core.market.ccxt_source import CcxtSource  # noqa: E402
 from huracan_core.market.lake import LakeSource  # noqa: E402
 from huracan_core.market.synthetic import SyntheticSource  # noqa: E402
@@ -22,6 +25,19 @@ from tests.stubs.exchange_replay import ExchangeReplay, ReplayMarket, exchange_r
 from tests.stubs.s3 import moto_server, s3_bucket  # noqa: E402
 
 __all__ = ["moto_server", "s3_bucket"]  # re-exported so pytest finds the fixtures
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
+    """The `data` sub-app mounted as the lead mounts it, run in a temp folder: no config file or HURACAN_*
+    variable leaks in."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("HURACAN"):
+            monkeypatch.delenv(name)
+    root = typer.Typer()
+    root.add_typer(data.app, name="data")
+    return root
 
 # 2024-03-01 00:00 UTC: the replayed exchange's candles end around here.
 REPLAY_START_MS = 1_709_251_200_000

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 import typer
 from typer.testing import CliRunner
 
-from huracan_core.cli import data
 from huracan_core.market.ccxt_source import CcxtSource
 from huracan_core.market.lake import LakeSource
 from huracan_core.market.synthetic import SyntheticSource
@@ -20,17 +17,6 @@ from tests.stubs.exchange_replay import ReplayMarket, binance_at, closed_port_ur
 
 runner = CliRunner()
 
-
-@pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
-    """The `data` sub-app mounted as the lead mounts it; no config file or HURACAN_* variable leaks in."""
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("HURACAN"):
-            monkeypatch.delenv(name)
-    root = typer.Typer()
-    root.add_typer(data.app, name="data")
-    return root
 
 
 def _now_ms() -> int:

@@ -3,19 +3,16 @@ without a perpetual, refusing bad data), and research frames carry them point in
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pytest
 import typer
 from typer.testing import CliRunner
 
 from huracan_core.alphas.cross_asset import FundingEngine
 from huracan_core.alphas.registry import fit_states, run_engines
-from huracan_core.cli import data
 from huracan_core.config import load_config
 from huracan_core.evaluation.firing_states import firing_states
 from huracan_core.evaluation.research import build_research_frame
@@ -30,16 +27,6 @@ H8 = 8 * 3_600_000
 M15 = 900_000
 MARKETS = [ReplayMarket("BTCUSDT", "BTC", "USDT"), ReplayMarket("ETHUSDT", "ETH", "USDT")]
 
-
-@pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("HURACAN"):
-            monkeypatch.delenv(name)
-    root = typer.Typer()
-    root.add_typer(data.app, name="data")
-    return root
 
 
 def _rates(last_ms: int, n: int) -> pl.DataFrame:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,6 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from huracan_core.cli import data
 from huracan_core.exceptions import ConfigError
 from huracan_core.market.ccxt_source import CcxtSource
 from huracan_core.market.lake import LakeSource
@@ -25,16 +23,6 @@ MINUTE_MS = 60_000
 FIVE_MS = 5 * MINUTE_MS
 FIFTEEN_MS = 15 * MINUTE_MS
 
-
-@pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> typer.Typer:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("HURACAN"):
-            monkeypatch.delenv(name)
-    root = typer.Typer()
-    root.add_typer(data.app, name="data")
-    return root
 
 
 def _aggregate(minutes: pl.DataFrame, per: int) -> pl.DataFrame:
