@@ -157,7 +157,11 @@ def test_backtest_command_fails_naming_each_reason_when_no_symbol_can_be_evaluat
     assert not out.exists()
 
 
-def test_every_backtest_result_stands_beside_buy_and_hold_and_flat_with_its_deflated_sharpe(tmp_path: Path) -> None:
+def test_every_backtest_result_stands_beside_buy_and_hold_and_flat_with_its_deflated_sharpe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With the horizon choice on (off by default), so that its trials are checked too.
+    monkeypatch.setenv("HURACAN__ENGINE__HORIZONS", '["1h", "4h", "12h", "1d", "3d"]')
     out = tmp_path / "bt"
     result = CliRunner().invoke(
         app,
