@@ -117,8 +117,15 @@ def plot(daily: pl.DataFrame, path: Any, title: str) -> None:
         "buy_and_hold": "buy-and-hold, equal weight",
         "flat": "flat",
     }
+    # Flat is a thin dashed line under the others, Huracan a thick one on top: a strategy that stayed flat
+    # (no champion to trade) is still seen, not hidden behind the flat line it coincides with.
+    styles: dict[str, dict[str, Any]] = {
+        "strategy": {"linewidth": 2.2, "zorder": 3},
+        "buy_and_hold": {"linewidth": 1.2, "zorder": 2},
+        "flat": {"linewidth": 1.0, "linestyle": "--", "color": "grey", "zorder": 1},
+    }
     for curve in CURVES:
-        top.plot(days, daily[curve].to_numpy(), label=labels[curve])
+        top.plot(days, daily[curve].to_numpy(), label=labels[curve], **styles[curve])
     top.set_ylabel("equity (after costs)")
     top.set_title(title)
     top.legend(loc="best")
