@@ -84,10 +84,6 @@ def validate_funding(frame: pl.DataFrame, symbol: str) -> pl.DataFrame:
 
 
 # --- the lake ------------------------------------------------------------------------------------------
-def has_funding(lake: LakeSource, symbol: str) -> bool:
-    return lake.storage.exists(paths.lake_funding(symbol))
-
-
 def read_funding(lake: LakeSource, symbol: str) -> pl.DataFrame | None:
     """The stored funding history of `symbol`, or None when the lake has none (the engine then abstains)."""
     key = paths.lake_funding(symbol)

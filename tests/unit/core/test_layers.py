@@ -11,10 +11,11 @@ CORE = Path(__file__).resolve().parents[3] / "huracan_core"
 FORBIDDEN = ("airflow", "telegram", "hamilton_service")
 
 
-def imported_modules(path: Path) -> set[str]:
+def imported_modules(path: Path, *, top_level_only: bool = False) -> set[str]:
+    """Absolute imports of `path`: anywhere in it, or only its module-level statements."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in tree.body if top_level_only else ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -28,23 +29,12 @@ def test_huracan_core_never_imports_airflow_telegram_or_hamilton(path: Path) -> 
     assert not bad, f"{path} imports {sorted(bad)}"
 
 
-def _top_level_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    names: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
-
-
 @pytest.mark.parametrize("path", sorted(CORE.rglob("*.py")), ids=lambda p: str(p.relative_to(CORE)))
 def test_only_the_cli_reaches_the_telegram_bot_and_only_inside_its_command(path: Path) -> None:
     # The bot (huracan_telegram) is an outer layer: the CLI may start it, lazily, so that `huracan --help`
     # and every other command never import python-telegram-bot; nothing else in the library knows it.
     inside = {name for name in imported_modules(path) if name.split(".")[0] == "huracan_telegram"}
-    at_top = {name for name in _top_level_modules(path) if name.split(".")[0] == "huracan_telegram"}
+    at_top = {name for name in imported_modules(path, top_level_only=True) if name.split(".")[0] == "huracan_telegram"}
     assert not at_top, f"{path} imports {sorted(at_top)} at module level"
     if path.relative_to(CORE).parts[0] != "cli":
         assert not inside, f"{path} imports {sorted(inside)}"
